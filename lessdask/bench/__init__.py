@@ -1,0 +1,1 @@
+"""Benchmarks behind ``lessdask bench``: each measures lessdask and a peer in the same run."""
