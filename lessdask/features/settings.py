@@ -1,0 +1,78 @@
+"""Feature settings: the adaptive-cutoff parameters N and P and the Steinhardt l list."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+#: The paper's l values for the six Steinhardt parameters (features 1-6 and 7-12).
+L_VALUES: tuple[int, ...] = (3, 4, 6, 8, 10, 12)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How neighbours are chosen and which order parameters are computed.
+
+    The cutoff of atom *i* is ``padding`` times the mean distance of its ``n_nearest``
+    nearest neighbours (LESS paper, eq 2); every atom within that cutoff is a neighbour.
+
+    Parameters
+    ----------
+    n_nearest : int
+        N of eq 2. The default, 4, is the smallest shell common to every target structure
+        (DC and graphite have 4 and 3 first neighbours), so the cutoff never reaches into a
+        second shell by construction; see the README table of cutoff vs g(r) minimum.
+    padding : float
+        P of eq 2. With N = 4 the default 1.3 puts the cutoff between the first and second
+        shells of all eight reference structures with at least 9 % margin on each side
+        (README, "Choosing N and P").
+    l_values : tuple of int
+        Orders of the Steinhardt parameters; six values give twelve features.
+    max_cutoff : float
+        Upper bound of the neighbour search (Å). Atoms with fewer than ``n_nearest``
+        neighbours inside it (vacuum, isolated atoms) use what exists; none gives zeros.
+    """
+
+    n_nearest: int = 4
+    padding: float = 1.3
+    l_values: tuple[int, ...] = field(default=L_VALUES)
+    max_cutoff: float = 10.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "l_values", tuple(int(v) for v in self.l_values))
+        if self.n_nearest < 1:
+            raise ValueError(f"n_nearest must be at least 1, got {self.n_nearest}")
+        if not self.padding > 0:
+            raise ValueError(f"padding must be positive, got {self.padding}")
+        if not self.max_cutoff > 0:
+            raise ValueError(f"max_cutoff must be positive, got {self.max_cutoff}")
+        if not self.l_values or min(self.l_values) < 0 or max(self.l_values) > 24:
+            raise ValueError(f"l_values must be orders between 0 and 24, got {self.l_values}")
+
+    @property
+    def n_features(self) -> int:
+        """Number of features: one per l over all neighbours, one per l over other species."""
+        return 2 * len(self.l_values)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the feature columns, ``q3 ... q12`` then ``q3_other ... q12_other``."""
+        return tuple(f"q{l}" for l in self.l_values) + tuple(f"q{l}_other" for l in self.l_values)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form, stored in model files and result stores."""
+        d = asdict(self)
+        d["l_values"] = list(self.l_values)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSettings":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {"n_nearest", "padding", "l_values", "max_cutoff"}
+        extra = set(d) - known
+        if extra:
+            raise ValueError(f"unknown feature settings {sorted(extra)}")
+        return cls(**d)
+
+
+DEFAULT_SETTINGS = FeatureSettings()
+FEATURE_NAMES = DEFAULT_SETTINGS.feature_names

@@ -1,0 +1,375 @@
+"""Tests of lessdask.analysis on small, real Zarr results stores written to tmp_path."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+from lessdask import analysis
+from lessdask.analysis import (
+    CLASS_COLORS,
+    UNLABELLED,
+    PhaseFractions,
+    class_color,
+    interface_position,
+    open_results,
+    phase_fractions,
+    plot_fractions,
+    plot_interface,
+    plot_profile,
+    profile,
+)
+from lessdask.errors import StoreError
+
+STRUCTURES = ["fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2", "AM"]
+FCC, AM = STRUCTURES.index("fcc"), STRUCTURES.index("AM")
+
+
+def _make_store(
+    path,
+    labels,
+    *,
+    probability=None,
+    positions=None,
+    box=None,
+    times=None,
+    atom_ids=None,
+    complete=True,
+    structures=STRUCTURES,
+    chunks=None,
+    seed=0,
+):
+    """Write a results store following the contract and return its path.
+
+    ``labels`` is (n_frames, n_atoms) int; ``probability`` defaults to random rows whose
+    argmax is the label (uniform-ish rows for label -1); ``box`` is (a, b, c) or a
+    (n_frames, 3) array of orthorhombic lengths.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, dtype=np.int8)
+    n_frames, n_atoms = labels.shape
+    n_classes = len(structures)
+    if probability is None:
+        probability = rng.random((n_frames, n_atoms, n_classes)).astype(np.float32) * 0.5
+        f, a = np.nonzero(labels >= 0)
+        probability[f, a, labels[f, a]] += 2.0
+        probability /= probability.sum(axis=-1, keepdims=True)
+    if times is None:
+        times = np.arange(n_frames, dtype=np.float64) * 0.5
+    if atom_ids is None:
+        atom_ids = np.arange(1, n_atoms + 1, dtype=np.int64)
+    ds = xr.Dataset(
+        {
+            "label": (
+                ("frame", "atom"),
+                labels,
+                {
+                    "flag_values": np.arange(-1, n_classes, dtype=np.int8),
+                    "flag_meanings": " ".join(["none", *structures]),
+                },
+            ),
+            "probability": (("frame", "atom", "structure"), np.asarray(probability, dtype=np.float32)),
+        },
+        coords={
+            "frame": np.arange(n_frames, dtype=np.int64),
+            "time": ("frame", np.asarray(times, dtype=np.float64), {"units": "ps"}),
+            "atom": np.asarray(atom_ids, dtype=np.int64),
+            "structure": np.asarray(structures, dtype=object),
+        },
+        attrs={"complete": bool(complete)},
+    )
+    if positions is not None:
+        ds["position"] = (("frame", "atom", "spatial"), np.asarray(positions, dtype=np.float32), {"units": "Å"})
+        ds = ds.assign_coords(spatial=np.array(["x", "y", "z"], dtype=object))
+    if box is not None:
+        lengths = np.broadcast_to(np.asarray(box, dtype=np.float64), (n_frames, 3))
+        dims = np.concatenate([lengths, np.full((n_frames, 3), 90.0)], axis=1)
+        ds["dimensions"] = (("frame", "cell"), dims)
+        ds = ds.assign_coords(cell=np.array(["a", "b", "c", "alpha", "beta", "gamma"], dtype=object))
+    ds = ds.chunk(chunks or {"frame": 2, "atom": max(1, n_atoms // 3)})
+    ds.to_zarr(path, mode="w", consolidated=False)
+    return path
+
+
+def _random_labels(rng, n_frames, n_atoms, unlabelled=0.05):
+    labels = rng.integers(0, len(STRUCTURES), size=(n_frames, n_atoms)).astype(np.int8)
+    labels[rng.random(labels.shape) < unlabelled] = -1
+    return labels
+
+
+def _slab(rng, n_frames, n_atoms, box, front):
+    """Positions uniform in the box (some shifted by a box image); fcc below ``front``."""
+    box = np.asarray(box, dtype=np.float64)
+    pos = rng.random((n_frames, n_atoms, 3)) * box
+    front = np.broadcast_to(np.asarray(front, dtype=np.float64), (n_frames,))
+    labels = np.where(pos[:, :, 2] < front[:, None], FCC, AM).astype(np.int8)
+    images = rng.integers(-1, 2, size=(n_frames, n_atoms, 3))  # stored unwrapped: wrapping is tested
+    return pos + images * box, labels
+
+
+# --------------------------------------------------------------------------- open_results
+
+
+def test_open_results_refuses_incomplete_store(tmp_path):
+    path = _make_store(tmp_path / "run.zarr", np.zeros((2, 5)), complete=False)
+    with pytest.raises(StoreError) as err:
+        open_results(path)
+    assert "run.zarr" in str(err.value) and "--resume" in str(err.value)
+    with pytest.raises(StoreError):
+        phase_fractions(path)
+    ds = open_results(path, allow_incomplete=True)
+    assert ds.sizes["atom"] == 5
+
+
+def test_open_results_missing_or_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="nothere.zarr"):
+        open_results(tmp_path / "nothere.zarr")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(StoreError, match="plain"):
+        open_results(tmp_path / "plain")
+
+
+def test_open_results_is_lazy(tmp_path):
+    path = _make_store(tmp_path / "r.zarr", np.zeros((3, 6)))
+    ds = open_results(str(path))
+    assert isinstance(ds["label"].data, da.Array)
+    assert [str(s) for s in ds["structure"].values] == STRUCTURES
+
+
+# --------------------------------------------------------------------------- fractions
+
+
+def test_label_fractions_match_numpy_count(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = _random_labels(rng, 5, 300)
+    path = _make_store(tmp_path / "r.zarr", labels)
+    frac = phase_fractions(path)
+    assert isinstance(frac.data, da.Array)  # lazy
+    assert frac.dims == ("frame", "structure")
+    assert [str(s) for s in frac["structure"].values] == [*STRUCTURES, UNLABELLED]
+    np.testing.assert_allclose(frac["time"].values, np.arange(5) * 0.5)
+    values = frac.values
+    for k in range(len(STRUCTURES)):
+        np.testing.assert_allclose(values[:, k], (labels == k).sum(axis=1) / labels.shape[1])
+    np.testing.assert_allclose(values[:, -1], (labels == -1).sum(axis=1) / labels.shape[1])
+    np.testing.assert_allclose(values.sum(axis=1), 1.0)
+
+
+def test_no_unlabelled_class_when_every_atom_is_labelled(tmp_path):
+    rng = np.random.default_rng(2)
+    labels = _random_labels(rng, 3, 120, unlabelled=0.0)
+    frac = phase_fractions(open_results(_make_store(tmp_path / "r.zarr", labels)))
+    assert [str(s) for s in frac["structure"].values] == STRUCTURES
+    np.testing.assert_allclose(frac.values.sum(axis=1), 1.0)
+
+
+def test_probability_fractions_are_mean_probability(tmp_path):
+    rng = np.random.default_rng(3)
+    labels = _random_labels(rng, 4, 200)
+    path = _make_store(tmp_path / "r.zarr", labels)
+    ds = open_results(path)
+    frac = phase_fractions(ds, method="probability")
+    assert frac.dims == ("frame", "structure")
+    expected = np.asarray(ds["probability"].values, dtype=np.float64).mean(axis=1)
+    np.testing.assert_allclose(frac.values, expected, rtol=1e-6)
+    np.testing.assert_allclose(frac.values.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_atom_restriction(tmp_path):
+    rng = np.random.default_rng(4)
+    labels = _random_labels(rng, 3, 150)
+    ids = np.arange(150, dtype=np.int64) * 3 + 10  # non-contiguous atom ids
+    ds = open_results(_make_store(tmp_path / "r.zarr", labels, atom_ids=ids))
+    chosen = ids[rng.choice(150, size=40, replace=False)]
+    mask = np.isin(ids, chosen)
+    frac = phase_fractions(ds, atoms=chosen).sel(structure=STRUCTURES)
+    for k in range(len(STRUCTURES)):
+        np.testing.assert_allclose(frac.values[:, k], (labels[:, mask] == k).sum(axis=1) / 40)
+    prob = phase_fractions(ds, method="probability", atoms=chosen)
+    np.testing.assert_allclose(prob.values, ds["probability"].values[:, mask].astype(np.float64).mean(axis=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="not in the results store"):
+        phase_fractions(ds, atoms=[ids[0], 5])
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_missing_position_variable_gives_store_error(tmp_path):
+    ds = open_results(_make_store(tmp_path / "r.zarr", np.zeros((2, 10))))
+    with pytest.raises(StoreError, match="save.positions"):
+        profile(ds)
+    with pytest.raises(StoreError, match="--save-positions"):
+        interface_position(ds)
+
+
+def test_two_phase_slab_profile_boundary(tmp_path):
+    rng = np.random.default_rng(5)
+    box = (20.0, 20.0, 40.0)
+    pos, labels = _slab(rng, 4, 3000, box, front=box[2] / 2)
+    ds = open_results(_make_store(tmp_path / "slab.zarr", labels, positions=pos, box=box))
+    prof = profile(ds, axis="z", bins=20)
+    assert isinstance(prof["fraction"].data, da.Array)  # lazy
+    prof = prof.compute()
+    assert prof["fraction"].dims == ("bin", "structure")
+    assert prof["probability"].dims == ("bin", "structure")
+    width = box[2] / 20
+    np.testing.assert_allclose(prof["bin_center"].values, (np.arange(20) + 0.5) * width)
+    fcc = prof["fraction"].sel(structure="fcc").values
+    centers = prof["bin_center"].values
+    # the fcc fraction falls through 0.5 within one bin of L/2
+    i = np.flatnonzero((fcc[:-1] >= 0.5) & (fcc[1:] < 0.5))[0]
+    crossing = centers[i] + (centers[i + 1] - centers[i]) * (fcc[i] - 0.5) / (fcc[i] - fcc[i + 1])
+    assert abs(crossing - box[2] / 2) <= width
+    assert np.all(fcc[centers < box[2] / 2 - width] == 1.0)
+    assert np.all(fcc[centers > box[2] / 2 + width] == 0.0)
+    prob_fcc = prof["probability"].sel(structure="fcc").values
+    assert prob_fcc[0] > 0.5 > prob_fcc[-1]
+    np.testing.assert_allclose(prof["probability"].values.sum(axis=1), 1.0, rtol=1e-5)
+    # frame selection averages over the given frames only
+    one = profile(ds, axis="z", bins=20, frames=[1]).compute()
+    assert one.attrs["n_frames"] == 1
+    assert np.isclose(float(one["count"].sum()), 3000)
+
+
+def test_moving_front_velocity(tmp_path):
+    rng = np.random.default_rng(6)
+    box = (15.0, 15.0, 60.0)
+    z0, v = 12.0, 0.75  # Å, Å/ps
+    times = np.arange(0.0, 41.0, 4.0)  # ps; front from 12 to 42 Å
+    pos, labels = _slab(rng, times.size, 2500, box, front=z0 + v * times)
+    ds = open_results(_make_store(tmp_path / "front.zarr", labels, positions=pos, box=box, times=times))
+    iface = interface_position(ds, axis="z", between=("fcc", "AM"), bins=40)
+    assert iface["position"].dims == ("frame",)
+    np.testing.assert_allclose(iface["time"].values, times)
+    assert np.all(np.abs(iface["position"].values - (z0 + v * times)) <= box[2] / 40)
+    assert abs(iface.attrs["velocity"] - v) <= 0.05 * v
+    assert np.isfinite(iface.attrs["velocity_stderr"]) and iface.attrs["velocity_stderr"] < 0.05 * v
+
+
+def test_plots_write_png(tmp_path):
+    rng = np.random.default_rng(7)
+    box = (12.0, 12.0, 30.0)
+    times = np.arange(4) * 2.0
+    pos, labels = _slab(rng, 4, 800, box, front=8.0 + 1.0 * times)
+    ds = open_results(_make_store(tmp_path / "r.zarr", labels, positions=pos, box=box, times=times))
+    outputs = [
+        plot_fractions(phase_fractions(ds), tmp_path / "fractions.png"),
+        plot_fractions(phase_fractions(ds, method="probability"), tmp_path / "probability.png"),
+        plot_profile(profile(ds, bins=15), tmp_path / "figs" / "profile.png"),
+        plot_interface(interface_position(ds, bins=15), tmp_path / "interface.png"),
+    ]
+    for out in outputs:
+        data = out.read_bytes()
+        assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_class_colours_are_fixed():
+    for name in ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2", "AM", "graphite"):
+        assert class_color(name) == CLASS_COLORS[name]
+    assert len({CLASS_COLORS[n] for n in STRUCTURES}) == len(STRUCTURES)
+    assert class_color("my_new_phase") == class_color("my_new_phase")  # stable fallback
+
+
+# --------------------------------------------------------------------------- MDAnalysis
+
+
+def _universe(n_frames=3, n_atoms=30, seed=8):
+    mda = pytest.importorskip("MDAnalysis")
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    rng = np.random.default_rng(seed)
+    u = mda.Universe.empty(n_atoms, trajectory=True)
+    u.add_TopologyAttr("types", ["Cu"] * n_atoms)
+    coords = (rng.random((n_frames, n_atoms, 3)) * 10.0).astype(np.float32)
+    dims = np.tile([10.0, 10.0, 10.0, 90.0, 90.0, 90.0], (n_frames, 1)).astype(np.float32)
+    u.load_new(coords, format=MemoryReader, dimensions=dims)
+    return u
+
+
+def test_phase_fractions_mdanalysis_with_stub_modules(monkeypatch):
+    """Plumbing of PhaseFractions with stand-ins for lessdask.features / lessdask.model."""
+    u = _universe()
+    calls = {}
+
+    def compute_features(positions, box, species):
+        calls["n"] = calls.get("n", 0) + 1
+        assert positions.shape == (u.atoms.n_atoms, 3) and len(box) == 6 and len(species) == u.atoms.n_atoms
+        return positions.astype(np.float64), np.zeros(len(positions), dtype=np.int32)
+
+    class StubModel:
+        structures = ["fcc", "AM"]
+
+        def predict_proba(self, x):  # fcc below x = 5 Å
+            p = (x[:, 0] < 5.0).astype(float)
+            return np.stack([p, 1 - p], axis=1)
+
+    features = types.ModuleType("lessdask.features")
+    features.compute_features = compute_features
+    model = types.ModuleType("lessdask.model")
+    model.load_model = lambda name: StubModel()
+    monkeypatch.setitem(sys.modules, "lessdask.features", features)
+    monkeypatch.setitem(sys.modules, "lessdask.model", model)
+
+    pf = PhaseFractions(u.atoms, model="default").run()
+    assert calls["n"] == 3
+    assert pf.results.fractions.shape == (3, 2)
+    assert pf.results.structures == ["fcc", "AM"]
+    expected = (u.trajectory.coordinate_array[:, :, 0] < 5.0).mean(axis=1)
+    np.testing.assert_allclose(pf.results.fractions[:, 0], expected)
+    np.testing.assert_allclose(pf.results.fractions.sum(axis=1), 1.0)
+
+
+def test_phase_fractions_mdanalysis_real_model():
+    """The real feature and model modules, when they exist and ship a default model."""
+    for name in ("lessdask.features", "lessdask.model"):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            pytest.skip(f"{name} is not importable yet: {exc}")
+    model_mod = importlib.import_module("lessdask.model")
+    try:
+        model_mod.load_model("default")
+    except Exception as exc:  # noqa: BLE001 - no default model bundled yet
+        pytest.skip(f"no default model available: {exc}")
+    u = _universe(n_frames=2, n_atoms=108)
+    pf = PhaseFractions(u.atoms, model="default").run()
+    assert pf.results.fractions.shape[0] == 2
+    assert np.all(pf.results.fractions.sum(axis=1) <= 1.0 + 1e-9)
+
+
+def test_lazy_reexports():
+    import lessdask
+
+    assert lessdask.open_results is analysis.open_results
+    assert lessdask.phase_fractions is analysis.phase_fractions
+
+
+def test_centred_slab_reports_lower_interface(tmp_path):
+    """fcc in the middle of a periodic box: two fronts, the one at lower z is reported."""
+    rng = np.random.default_rng(9)
+    box = np.array([12.0, 12.0, 40.0])
+    pos = rng.random((2, 3000, 3)) * box
+    labels = np.where((pos[:, :, 2] > 15.0) & (pos[:, :, 2] < 30.0), FCC, AM).astype(np.int8)
+    ds = open_results(_make_store(tmp_path / "mid.zarr", labels, positions=pos, box=box))
+    iface = interface_position(ds, bins=40)
+    assert np.all(np.abs(iface["position"].values - 15.0) <= 1.0)
+    assert np.isfinite(iface.attrs["velocity"]) and abs(iface.attrs["velocity"]) < 0.5
+
+
+def test_first_crossing_rules():
+    centers = np.arange(10) + 0.5
+    # crossing inside the box beats the periodic-boundary contact
+    assert analysis._first_crossing(np.r_[np.ones(4), np.zeros(6)], centers, 10.0) == pytest.approx(4.0)
+    # empty bins are skipped and interpolated over
+    phi = np.r_[np.ones(3), np.nan, np.zeros(6)]
+    assert analysis._first_crossing(phi, centers, 10.0) == pytest.approx(3.5)
+    # only a contact across the periodic boundary: wrapped into [0, L)
+    phi = np.r_[0.8, np.full(8, 0.9), 0.2]
+    assert 0.0 <= analysis._first_crossing(phi, centers, 10.0) < 10.0
+    assert np.isnan(analysis._first_crossing(np.ones(10), centers, 10.0))
