@@ -1,0 +1,238 @@
+"""Safe model files: data, never code.
+
+A ``.lessmodel`` file is a zip archive of
+
+* ``metadata.json`` — format name and version, lessdask version, class list, feature
+  settings, estimator parameters, per-class feature statistics, and a SHA-256 digest of
+  everything else in the file;
+* ``base/<i>.skops`` — fitted scikit-learn base models in skops format, loaded with an
+  explicit allow-list of types (anything else is refused before it is built);
+* ``mega/<c>.txt`` — LightGBM boosters in LightGBM's own text format.
+
+No pickle is ever read: a file that is not such an archive, names a type outside the
+allow-list, or whose digest does not match its content is refused with
+:class:`lessdask.errors.ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from lessdask import __version__
+from lessdask.errors import ModelFileError
+from lessdask.features import FeatureSettings
+
+FORMAT = "lessdask-model"
+FORMAT_VERSION = 1
+SUFFIX = ".lessmodel"
+
+#: Non-builtin types a base-model file may contain beyond skops' defaults (sklearn estimators
+#: themselves are trusted by skops already).
+ALLOWED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+})
+_MEMBER = re.compile(r"^(metadata\.json|base/\d+\.skops|mega/\d+\.txt)$")
+
+
+def _digest(members: dict[str, bytes], metadata: dict) -> str:
+    h = hashlib.sha256()
+    meta = {k: v for k, v in metadata.items() if k != "digest"}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    for name in sorted(members):
+        h.update(name.encode() + b"\0" + hashlib.sha256(members[name]).digest())
+    return h.hexdigest()
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return value
+
+
+def save_model(model, path, feature_settings: FeatureSettings | None = None, extra: dict | None = None,
+               overwrite: bool = True) -> Path:
+    """Write a fitted :class:`LESSClassifier` as a safe ``.lessmodel`` file.
+
+    Parameters
+    ----------
+    model : LESSClassifier
+        A fitted estimator.
+    path : str or Path
+        Destination; ``.lessmodel`` is the conventional suffix.
+    feature_settings : FeatureSettings, optional
+        The settings the training features were computed with (default settings if omitted).
+    extra : dict, optional
+        JSON-serialisable provenance (training data, accuracy, ...), stored in the metadata.
+    overwrite : bool
+        Refuse to replace an existing file when False.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import skops.io as sio
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model, "mega_models_")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ModelFileError(f"{path} exists; choose another name or pass overwrite=True")
+    settings = feature_settings or getattr(model, "feature_settings_", None) or FeatureSettings()
+    members: dict[str, bytes] = {}
+    base = []
+    for i, (entry, cls, fitted) in enumerate(model.base_models_):
+        item = {"entry": entry, "class": None if cls is None else int(cls)}
+        if isinstance(fitted, tuple):
+            item["constant"] = int(fitted[1])
+        else:
+            name = f"base/{i}.skops"
+            members[name] = sio.dumps(fitted)
+            item["member"] = name
+        base.append(item)
+    for c, booster in enumerate(model.mega_models_):
+        members[f"mega/{c}.txt"] = booster.model_to_string().encode()
+    params = {k: _jsonable(v) for k, v in model.get_params().items()}
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lessdask_version": __version__,
+        "classes": [str(c) for c in model.classes_],
+        "feature_settings": settings.to_dict(),
+        "params": params,
+        "spec": model.spec_,
+        "n_features_in": int(model.n_features_in_),
+        "class_feature_mean": model.class_feature_mean_.tolist(),
+        "class_feature_std": model.class_feature_std_.tolist(),
+        "class_count": model.class_count_.tolist(),
+        "max_species": int(getattr(model, "max_species_", 2)),
+        "base_models": base,
+        "mega_models": len(model.mega_models_),
+        "extra": extra or getattr(model, "extra_", {}) or {},
+    }
+    metadata["digest"] = _digest(members, metadata)
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps(metadata, indent=1))
+        for name, data in members.items():
+            zf.writestr(name, data)
+    tmp.replace(path)
+    return path
+
+
+def read_model_metadata(path) -> dict:
+    """The metadata of a model file, after checking that it is one (no models are built)."""
+    meta, _ = _read_archive(Path(path))
+    return meta
+
+
+def _read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
+    if not path.exists():
+        raise ModelFileError(f"model file {path} does not exist; use 'default' or train one with 'lessdask train'")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path} is not a lessdask model file (expected a .lessmodel zip archive); pickle/joblib "
+            "files are never loaded because they can run code"
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            bad = [n for n in names if not _MEMBER.match(n)]
+            if bad or "metadata.json" not in names:
+                raise ModelFileError(f"{path} is not a lessdask model file (unexpected members {bad[:5]})")
+            members = {n: zf.read(n) for n in names if n != "metadata.json"}
+            meta = json.loads(zf.read("metadata.json"))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ModelFileError(f"{path} is damaged and cannot be read as a lessdask model: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a lessdask model file (format {meta.get('format')!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by lessdask {meta.get('lessdask_version')} in model format {version}, "
+            f"which this lessdask {__version__} (format {FORMAT_VERSION}) cannot read; upgrade lessdask"
+        )
+    if meta.get("digest") != _digest(members, meta):
+        raise ModelFileError(f"{path} has been modified or damaged: its digest does not match its content")
+    return meta, members
+
+
+def load_model(path="default"):
+    """Load a model file safely.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.lessmodel`` file, or ``"default"`` for the model shipped with lessdask
+        (trained on the shipped reference data).
+
+    Returns
+    -------
+    LESSClassifier
+        Fitted, with ``feature_settings_``, ``digest_``, ``max_species_`` and ``source_``.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, foreign, tampered, unsafe or incompatible files.
+    """
+    import lightgbm as lgb
+    import skops.io as sio
+
+    from lessdask.model.stacking import LESSClassifier
+
+    if str(path) == "default":
+        from lessdask.model.default import default_model_path
+
+        path = default_model_path()
+    path = Path(path)
+    meta, members = _read_archive(path)
+    params = meta["params"]
+    model = LESSClassifier(**params)
+    model.classes_ = np.array(meta["classes"])
+    model.spec_ = meta["spec"]
+    model.n_features_in_ = meta["n_features_in"]
+    model.class_feature_mean_ = np.array(meta["class_feature_mean"], np.float32)
+    model.class_feature_std_ = np.array(meta["class_feature_std"], np.float32)
+    model.class_count_ = np.array(meta["class_count"], np.int64)
+    base = []
+    for item in meta["base_models"]:
+        if "constant" in item:
+            fitted = ("constant", item["constant"])
+        else:
+            data = members[item["member"]]
+            try:
+                untrusted = set(sio.get_untrusted_types(data=data))
+            except Exception as exc:  # noqa: BLE001 - any parse failure means: not a valid file
+                raise ModelFileError(f"{path}: base model {item['member']} cannot be read: {exc}") from None
+            refused = untrusted - ALLOWED_TYPES
+            if refused:
+                raise ModelFileError(
+                    f"{path}: base model {item['member']} names types outside lessdask's allow-list "
+                    f"{sorted(refused)}; refusing to load it (nothing was executed)"
+                )
+            fitted = sio.loads(data, trusted=sorted(untrusted))
+        base.append((item["entry"], item["class"], fitted))
+    model.base_models_ = base
+    model.mega_models_ = [lgb.Booster(model_str=members[f"mega/{c}.txt"].decode())
+                          for c in range(meta["mega_models"])]
+    model.feature_settings_ = FeatureSettings.from_dict(meta["feature_settings"])
+    model.digest_ = meta["digest"]
+    model.max_species_ = meta.get("max_species", 2)
+    model.extra_ = meta.get("extra", {})
+    model.source_ = str(path)
+    return model

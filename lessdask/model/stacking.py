@@ -1,0 +1,246 @@
+"""The LESS stacked estimator (paper sections "ML Workflow", "Based Models", "Mega Model", eq 3-8).
+
+Level 0: for each class c, one-vs-rest base models M_c (bagging, AdaBoost, extra trees,
+radius neighbours) give out-of-fold probabilities of "atom is c"; these columns, over all
+classes and base models, form the OOF matrix F (n x m*B). Level 1: per class, a LightGBM
+regressor on F predicts the indicator I_{y,c}; the class scores S pass a softmax.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from lessdask.model.presets import make_base_model, resolve_spec
+
+
+def _subsample(y, max_samples, rng):
+    """Indices of a class-stratified subset of at most ``max_samples`` rows."""
+    n = len(y)
+    if not max_samples or n <= max_samples:
+        return np.arange(n)
+    keep = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = max(1, int(round(max_samples * len(idx) / n)))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def _fit_base(entry, X, y, train_idx, predict_idx, n_classes, random_state, cls):
+    """Fit one base model (one class, or all classes) and predict probabilities on ``predict_idx``.
+
+    Returns (columns, fitted): columns has one column for an OvR model (class ``cls``) and
+    ``n_classes`` columns for a multi-class model.
+    """
+    rng = np.random.default_rng(random_state)
+    tr = train_idx[_subsample(y[train_idx], entry.get("max_samples"), rng)]
+    est = make_base_model(entry, random_state)
+    target = (y[tr] == cls).astype(np.int8) if cls is not None else y[tr]
+    if np.unique(target).size < 2:
+        return _constant_columns(target, predict_idx.size, n_classes, cls), ("constant", int(target[0]))
+    est.fit(X[tr], target)
+    return _columns(est, X[predict_idx], n_classes, cls), est
+
+
+def _constant_columns(target, n, n_classes, cls):
+    if cls is not None:
+        return np.full((n, 1), float(target[0]), np.float32)
+    out = np.zeros((n, n_classes), np.float32)
+    out[:, int(target[0])] = 1.0
+    return out
+
+
+def _columns(est, X, n_classes, cls):
+    if len(X) == 0:
+        return np.zeros((0, 1 if cls is not None else n_classes), np.float32)
+    proba = est.predict_proba(X)
+    if cls is not None:
+        col = np.zeros((len(X), 1), np.float32)
+        col[:, 0] = proba[:, list(est.classes_).index(1)]
+        return col
+    out = np.zeros((len(X), n_classes), np.float32)
+    out[:, est.classes_.astype(int)] = proba
+    return out
+
+
+def _softmax(S, temperature):
+    Z = S / temperature
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+    return Z
+
+
+class LESSClassifier(ClassifierMixin, BaseEstimator):
+    """The LESS stacked classifier of atomic structure.
+
+    Parameters
+    ----------
+    preset : str or dict, default "fast"
+        ``"paper"`` (the paper's four base models, one-vs-rest, and a LightGBM mega model per
+        class), ``"fast"`` (LightGBM per class on the features, no base level), the path of a
+        YAML file, or a dict with ``base_models`` and ``mega_model`` (see
+        :mod:`lessdask.model.presets` and ``configs/model-*.yaml``).
+    n_folds : int, default 5
+        k of the k-fold out-of-fold predictions that train the mega model.
+    temperature : float, default 0.1
+        Softmax temperature over the mega-model scores (which lie near 0 or 1); 0.1 makes a
+        clear score of 1 against 0 a probability of ~0.9999 rather than the e/(e+m-1) that a
+        plain softmax of regressor outputs gives.
+    output : {"softmax", "normalized"}
+        ``predict_proba`` returns the softmax (rows sum to 1) or the paper's normalised score
+        matrix of eq 8, (S - mean(S)) / var(S) per row.
+    random_state : int, default 0
+    n_jobs : int or None
+        Parallel fits (folds x classes x base models) through joblib; inside
+        ``joblib.parallel_backend("dask")`` they run on a Dask cluster.
+    prediction_threads : int, default 1
+        Threads LightGBM uses in ``predict`` (one per Dask worker thread is right).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels in model order.
+    class_feature_mean_, class_feature_std_ : ndarray, shape (n_classes, n_features)
+        Per-class feature statistics, kept for extension by generative sampling.
+    class_count_ : ndarray
+        Training samples per class.
+    """
+
+    def __init__(self, preset="fast", n_folds=5, temperature=0.1, output="softmax",
+                 random_state=0, n_jobs=None, prediction_threads=1):
+        self.preset = preset
+        self.n_folds = n_folds
+        self.temperature = temperature
+        self.output = output
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.prediction_threads = prediction_threads
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y):
+        """Fit base models with k-fold out-of-fold predictions, then the mega models.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+        """
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"LESSClassifier needs at least 2 classes; got 1 class: {self.classes_[0]!r}")
+        self.spec_ = resolve_spec(self.preset)
+        n_classes = self.classes_.size
+        self.class_count_ = np.bincount(y_enc, minlength=n_classes)
+        self.class_feature_mean_ = np.stack([X[y_enc == c].mean(axis=0) for c in range(n_classes)])
+        self.class_feature_std_ = np.stack([X[y_enc == c].std(axis=0) for c in range(n_classes)])
+        F = self._fit_level0(X, y_enc)
+        self.mega_models_ = self._fit_level1(F, y_enc)
+        return self
+
+    def _base_jobs(self):
+        n_classes = self.classes_.size
+        for b, entry in enumerate(self.spec_["base_models"]):
+            if entry["mode"] == "ovr":
+                for c in range(n_classes):
+                    yield b, entry, c
+            else:
+                yield b, entry, None
+
+    def _fit_level0(self, X, y):
+        """Out-of-fold matrix F and the base models refitted on all data."""
+        entries = list(self._base_jobs())
+        if not entries:
+            self.base_models_ = []
+            return X
+        n_classes = self.classes_.size
+        k = int(min(self.n_folds, self.class_count_.min()))
+        if k >= 2:
+            folds = list(StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(X, y))
+        else:  # a class with one sample: no out-of-fold estimate exists; use in-sample
+            folds = [(np.arange(len(y)), np.arange(len(y)))]
+        all_idx = np.arange(len(y))
+        tasks = [(j, f, entry, tr, te, c) for j, (b, entry, c) in enumerate(entries)
+                 for f, (tr, te) in enumerate(folds)]
+        tasks += [(j, None, entry, all_idx, all_idx[:0], c) for j, (b, entry, c) in enumerate(entries)]
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_base)(entry, X, y, tr, te, n_classes, self._seed(j, f), c)
+            for j, f, entry, tr, te, c in tasks
+        )
+        widths = [1 if c is not None else n_classes for _, _, c in entries]
+        offsets = np.concatenate([[0], np.cumsum(widths)])
+        F = np.zeros((len(y), offsets[-1]), np.float32)
+        self.base_models_ = [None] * len(entries)
+        for (j, f, entry, tr, te, c), (cols, fitted) in zip(tasks, results):
+            if f is None:
+                self.base_models_[j] = (entry, c, fitted)
+            else:
+                F[te, offsets[j]:offsets[j + 1]] = cols
+        return F
+
+    def _seed(self, j, f):
+        if self.random_state is None:
+            return None
+        return int(self.random_state) * 1_000_003 + j * 101 + (f if f is not None else 99)
+
+    def _fit_level1(self, F, y):
+        import lightgbm as lgb
+
+        params = {"verbose": -1, "n_jobs": 1, "random_state": self.random_state,
+                  **self.spec_["mega_model"]["params"]}
+        n_classes = self.classes_.size
+
+        def fit_one(c):
+            reg = lgb.LGBMRegressor(**params)
+            reg.fit(F, (y == c).astype(np.float32))
+            return reg.booster_
+
+        return Parallel(n_jobs=self.n_jobs)(delayed(fit_one)(c) for c in range(n_classes))
+
+    # ------------------------------------------------------------------ inference
+    def transform_level0(self, X):
+        """The base-model matrix F for new samples (X itself when there is no base level)."""
+        check_is_fitted(self, "mega_models_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        if not self.base_models_:
+            return X
+        n_classes = self.classes_.size
+        cols = []
+        for entry, c, fitted in self.base_models_:
+            if isinstance(fitted, tuple):  # ("constant", value)
+                cols.append(_constant_columns(np.array([fitted[1]]), len(X), n_classes, c))
+            else:
+                cols.append(_columns(fitted, X, n_classes, c))
+        return np.hstack(cols)
+
+    def decision_function(self, X):
+        """Mega-model class scores S (eq 6), shape (n_samples, n_classes)."""
+        F = self.transform_level0(X)
+        S = np.empty((F.shape[0], self.classes_.size), np.float64)
+        for c, booster in enumerate(self.mega_models_):
+            S[:, c] = booster.predict(F, num_threads=self.prediction_threads)
+        return S
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax of the scores (rows sum to 1), or eq 8 if ``output="normalized"``."""
+        S = self.decision_function(X)
+        if self.output == "normalized":
+            var = S.var(axis=1, keepdims=True)
+            return (S - S.mean(axis=1, keepdims=True)) / np.where(var > 0, var, 1.0)
+        return _softmax(S, self.temperature)
+
+    def predict(self, X):
+        """Class labels (the highest score)."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
