@@ -1,0 +1,406 @@
+"""The batch processor: trajectory frames through a Dask graph into a chunked Zarr results store.
+
+Tasks are (frame block, atom chunk). Each worker unpickles the trajectory reader once (its
+frame offsets were built once, on the client) and keeps it open, loads the model file once,
+and for every task reads its frames, featurises its chunk's atoms against all atoms of the
+frame (so chunk borders and periodic images are seen), classifies them, writes its own
+region of the store and returns a small receipt. A task's marker file is written only after
+its data, so ``resume`` redoes half-written chunks and trusts finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from lessdask import __version__
+from lessdask.errors import InputError, LessdaskError, StoreError
+
+_TASKS_DIR = ".lessdask_tasks"
+_CELL = ["a", "b", "c", "alpha", "beta", "gamma"]
+# worker-process caches: the Universe and model are loaded once per worker, not per task
+_WORKER_CACHE: dict = {}
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _worker_universe(token: str, payload: bytes):
+    key = ("universe", token)
+    if key not in _WORKER_CACHE:
+        _WORKER_CACHE[key] = pickle.loads(payload)  # produced by this run's client, never read from disk
+    return _WORKER_CACHE[key]
+
+
+def _worker_model(path: str, digest: str):
+    key = ("model", digest)
+    if key not in _WORKER_CACHE:
+        from lessdask.model import load_model
+
+        model = load_model(path)
+        if model.digest_ != digest:
+            raise StoreError(f"model file {path} changed while the run was going (digest mismatch)")
+        _WORKER_CACHE[key] = model
+    return _WORKER_CACHE[key]
+
+
+def _one_thread_per_worker():
+    try:
+        from distributed import get_worker
+
+        if get_worker().state.nthreads == 1:
+            import numba
+
+            numba.set_num_threads(1)
+    except (ValueError, ImportError, AttributeError):
+        pass
+
+
+def _frame_positions(u, frame: int, files: str):
+    try:
+        ts = u.trajectory[int(frame)]
+    except Exception as exc:  # noqa: BLE001 - readers raise many kinds on damaged files
+        raise InputError(
+            f"frame {frame} of {files} cannot be read ({type(exc).__name__}: {exc}); the file may be "
+            f"truncated or damaged; frames before it can be classified with --stop {frame}"
+        ) from None
+    return ts, u.atoms.positions
+
+
+def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms, fb, ac, options):
+    """Classify one (frame block, atom chunk) and write its region of the store.
+
+    Returns a receipt (a small dict); no per-atom data goes back to the client.
+    """
+    import zarr
+
+    from lessdask.features import compute_features, species_codes
+
+    t0 = time.perf_counter()
+    _one_thread_per_worker()
+    u = _worker_universe(token, payload)
+    model = _worker_model(model_path, digest)
+    files = options["files"]
+    codes = species_codes(options["species"], u.atoms.n_atoms)
+    atoms = plan_atoms
+    n_f, n_a = len(plan_frames), len(atoms)
+    m = len(model.classes_)
+    labels = np.empty((n_f, n_a), np.int8)
+    proba = np.empty((n_f, n_a, m), np.float32)
+    feats = np.empty((n_f, n_a, 12), np.float32) if options["save_features"] else None
+    pos_out = np.empty((n_f, n_a, 3), np.float32) if options["save_positions"] else None
+    times = np.empty(n_f)
+    dims = np.empty((n_f, 6))
+    for i, frame in enumerate(plan_frames):
+        ts, pos = _frame_positions(u, frame, files)
+        where = f"frame {frame} of {files}"
+        box = None
+        if options["pbc"]:
+            box = ts.dimensions
+            if box is None or not np.all(np.isfinite(box)) or np.any(np.asarray(box[:3]) <= 0):
+                raise InputError(
+                    f"{where} has no usable periodic box ({None if box is None else box.tolist()}); give a file "
+                    "with the box, or classify with free boundaries (--no-pbc / pbc=False)"
+                )
+        X, _ = compute_features(pos, box, codes, settings=model.feature_settings_, atoms=atoms, where=where)
+        p = model.predict_proba(X)
+        proba[i] = p
+        labels[i] = np.argmax(p, axis=1)
+        if feats is not None:
+            feats[i] = X
+        if pos_out is not None:
+            pos_out[i] = pos[atoms]
+        times[i] = ts.time
+        dims[i] = ts.dimensions if ts.dimensions is not None else np.zeros(6)
+    g = zarr.open_group(store, mode="r+")
+    fs = slice(fb * options["fpt"], fb * options["fpt"] + n_f)
+    as_ = slice(ac * options["apc"], ac * options["apc"] + n_a)
+    g["label"][fs, as_] = labels
+    g["probability"][fs, as_, :] = proba
+    if feats is not None:
+        g["features"][fs, as_, :] = feats
+    if pos_out is not None:
+        g["position"][fs, as_, :] = pos_out
+    if ac == 0:
+        g["time"][fs] = times
+        g["dimensions"][fs, :] = dims
+    receipt = {"frame_block": fb, "atom_chunk": ac, "frames": n_f, "atoms": n_a,
+               "seconds": round(time.perf_counter() - t0, 4)}
+    marker = Path(store) / _TASKS_DIR / f"{fb}-{ac}.done"
+    tmp = marker.with_suffix(f".{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(receipt))
+    os.replace(tmp, marker)  # atomic: the marker exists only once the data are written
+    return receipt
+
+
+# --------------------------------------------------------------------------- store
+
+
+def _create_store(path: Path, plan, atom_ids, classes, settings, attrs, save_features, save_positions):
+    import dask.array as da
+    import xarray as xr
+
+    nf, na, m = len(plan.frames), len(plan.atoms), len(classes)
+    fpt, apc = plan.frames_per_task, plan.atoms_per_chunk
+    data = {
+        "label": (("frame", "atom"), da.full((nf, na), -1, dtype=np.int8, chunks=(fpt, apc))),
+        "probability": (("frame", "atom", "structure"),
+                        da.full((nf, na, m), np.nan, dtype=np.float32, chunks=(fpt, apc, m))),
+        "dimensions": (("frame", "cell"), da.full((nf, 6), np.nan, dtype=np.float64, chunks=(fpt, 6))),
+    }
+    coords = {
+        "frame": ("frame", plan.frames.astype(np.int64)),
+        "time": ("frame", da.full(nf, np.nan, dtype=np.float64, chunks=fpt)),
+        "atom": ("atom", np.asarray(atom_ids, np.int64)),
+        "structure": ("structure", np.array(classes, dtype=str)),
+        "cell": ("cell", np.array(_CELL)),
+    }
+    if save_features:
+        data["features"] = (("frame", "atom", "feature"),
+                            da.full((nf, na, 12), np.nan, dtype=np.float32, chunks=(fpt, apc, 12)))
+        coords["feature"] = ("feature", np.array(settings.feature_names))
+    if save_positions:
+        data["position"] = (("frame", "atom", "spatial"),
+                            da.full((nf, na, 3), np.nan, dtype=np.float32, chunks=(fpt, apc, 3)))
+        coords["spatial"] = ("spatial", np.array(["x", "y", "z"]))
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    ds["label"].attrs.update(
+        long_name="structure class", flag_values=np.arange(m, dtype=np.int8).tolist(),
+        flag_meanings=" ".join(classes), missing_label=-1,
+        comment="index into the structure coordinate; -1 where no label was given",
+    )
+    ds["probability"].attrs.update(long_name="class probability", units="1")
+    ds["time"].attrs.update(long_name="simulation time", units="ps")
+    ds["dimensions"].attrs.update(long_name="box lengths (Å) and angles (degrees)", units="Å, degree")
+    ds["atom"].attrs.update(long_name="atom id from the input file")
+    if save_positions:
+        ds["position"].attrs.update(long_name="atom position", units="Å")
+    if save_features:
+        ds["features"].attrs.update(long_name="Steinhardt bond-orientational order parameters", units="1")
+    encoding = {"label": {"_FillValue": None}}
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=2, encoding=encoding, consolidated=True)
+    (path / _TASKS_DIR).mkdir(exist_ok=True)
+
+
+def _done_tasks(path: Path) -> set[tuple[int, int]]:
+    done = set()
+    d = path / _TASKS_DIR
+    if d.is_dir():
+        for f in d.glob("*.done"):
+            fb, ac = f.stem.split("-")
+            done.add((int(fb), int(ac)))
+    return done
+
+
+def _mark_complete(path: Path):
+    import zarr
+
+    g = zarr.open_group(path, mode="r+", zarr_format=2)
+    g.attrs["complete"] = True
+    g.attrs["completed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    zarr.consolidate_metadata(str(path), zarr_format=2)
+
+
+def _check_output(path: Path, resume: bool, overwrite: bool) -> bool:
+    """True when an existing store should be resumed."""
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"output {path} is a file, not a results store directory; choose another path")
+    if not path.exists():
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.exists():
+            raise StoreError(f"cannot create {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise StoreError(f"cannot create {path}: directory {parent} is not writable")
+        return False
+    if resume:
+        if not (path / ".zattrs").exists() and not (path / "zarr.json").exists():
+            raise StoreError(f"{path} exists but is not a lessdask results store; cannot resume into it")
+        return True
+    if overwrite:
+        shutil.rmtree(path)
+        return False
+    raise StoreError(f"{path} already exists; pass --resume to finish it or --overwrite to replace it")
+
+
+# --------------------------------------------------------------------------- the public call
+
+
+def classify(topology, trajectory=(), output="results.zarr", model="default", start=None, stop=None, step=None,
+             select=None, atoms_per_chunk=None, frames_per_task=None, save_features=False, save_positions=False,
+             resume=False, overwrite=False, format=None, topology_format=None, dt=None, pbc=True,
+             client=None, cluster: dict | None = None, progress=True) -> dict:
+    """Classify every atom of every selected frame and write a results store.
+
+    Parameters
+    ----------
+    topology : str or Path
+        Topology, or a self-describing trajectory (LAMMPS dump, extended XYZ) used alone.
+    trajectory : str or sequence of str
+        Trajectory files (DCD, XTC, TRR, LAMMPS dump, ...), concatenated.
+    output : str or Path
+        The Zarr store to write (a directory). Never replaced unless ``overwrite``.
+    model : str or Path
+        A ``.lessmodel`` file or ``"default"``.
+    start, stop, step : int, optional
+        Frame slice.
+    select : str, optional
+        MDAnalysis selection of the atoms to classify; neighbours always come from all atoms.
+    atoms_per_chunk, frames_per_task : int, optional
+        Task and chunk sizes (see :func:`lessdask.trajectory.make_plan` for the defaults).
+    save_features, save_positions : bool
+        Also store the 12 features / the positions (needed by profiles and interfaces).
+    resume : bool
+        Finish an interrupted run: compute only chunks whose completion marker is missing.
+    overwrite : bool
+        Replace an existing store.
+    format, topology_format : str, optional
+        MDAnalysis format names when file names do not tell.
+    dt : float, optional
+        Picoseconds per step for LAMMPS dumps (default 0.001).
+    pbc : bool
+        Periodic boundaries from the file's box (default); False for free boundaries.
+    client : distributed.Client, optional
+        Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.get_client`).
+    cluster : dict, optional
+        Keyword arguments of :func:`lessdask.cluster.get_client`.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second.
+    """
+    from lessdask.cluster import get_client
+    from lessdask.model import load_model
+    from lessdask.trajectory import make_plan, open_universe, select_atoms, species_of
+
+    t0 = time.perf_counter()
+    path = Path(output)
+    resuming = _check_output(path, resume, overwrite)
+    u = open_universe(topology, trajectory, format=format, topology_format=topology_format, dt=dt)
+    traj = [str(t) for t in (trajectory if isinstance(trajectory, (list, tuple)) else [trajectory])]
+    files = " + ".join([str(topology), *traj])
+    atoms = select_atoms(u, select, files)
+    species = species_of(u.atoms)
+    mdl = load_model(model)
+    present = sorted(set(species.tolist()))
+    if len(present) > mdl.max_species_:
+        raise InputError(
+            f"{files} has {len(present)} species {present}, but the model distinguishes at most "
+            f"{mdl.max_species_} species per system (features 7-12 compare an atom with its other-species "
+            "neighbours); classify a subsystem by giving a topology with fewer species"
+        )
+    model_path = str(Path(mdl.source_).resolve())
+    cluster = dict(cluster or {})
+    attrs = {
+        "title": "lessdask structure classification",
+        "lessdask_version": __version__,
+        "model_digest": mdl.digest_,
+        "model_source": str(model),
+        "classes": list(map(str, mdl.classes_)),
+        "feature_settings": json.dumps(mdl.feature_settings_.to_dict()),
+        "inputs": [str(Path(p).resolve()) for p in [topology, *traj]],
+        "frame_selection": json.dumps({"start": start, "stop": stop, "step": step}),
+        "selection": select or "all",
+        "pbc": bool(pbc),
+        "complete": False,
+        "Conventions": "CF-1.10",
+    }
+    with get_client(client=client, quiet=not progress, **cluster) as c:
+        n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
+        plan = make_plan(u.trajectory.n_frames, atoms, start, stop, step, frames_per_task, atoms_per_chunk,
+                         n_workers=n_workers)
+        if resuming:
+            plan = _resume_plan(path, plan, attrs, atoms_per_chunk, frames_per_task)
+        else:
+            _create_store(path, plan, u.atoms.ids[atoms], list(map(str, mdl.classes_)), mdl.feature_settings_,
+                          attrs, save_features, save_positions)
+        import xarray as xr
+
+        with xr.open_zarr(path, consolidated=True) as existing:
+            save_features = "features" in existing
+            save_positions = "position" in existing
+        done = _done_tasks(path) if resuming else set()
+        todo = [t for t in plan.tasks() if t not in done]
+        options = {"files": files, "species": species, "pbc": bool(pbc), "fpt": plan.frames_per_task,
+                   "apc": plan.atoms_per_chunk, "save_features": save_features, "save_positions": save_positions}
+        token = uuid.uuid4().hex
+        payload = c.scatter(pickle.dumps(u), broadcast=True, hash=False)
+        futures = [
+            c.submit(run_task, token, payload, model_path, mdl.digest_, str(path.resolve()),
+                     plan.frames[plan.frame_slice(fb)], plan.atoms[plan.atom_slice(ac)], fb, ac, options,
+                     key=f"lessdask-{token[:8]}-{fb}-{ac}", retries=2)
+            for fb, ac in todo
+        ]
+        errors = _wait(futures, len(todo), progress)
+    if errors:
+        raise errors[0]
+    _mark_complete(path)
+    seconds = time.perf_counter() - t0
+    n_af = len(plan.frames) * len(plan.atoms)
+    return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
+            "tasks_run": len(todo), "tasks_skipped": len(done), "seconds": round(seconds, 3),
+            "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
+
+
+def _wait(futures, total, progress):
+    """Wait for all tasks with a progress bar; return user errors sorted by frame (others re-raised)."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    errors = []
+    bar = tqdm(total=total, unit="task", desc="classify", disable=not progress)
+    try:
+        for fut in as_completed(futures):
+            exc = fut.exception()
+            if exc is None:
+                bar.update(1)
+            elif isinstance(exc, LessdaskError):
+                errors.append(exc)
+            else:
+                for f in futures:
+                    f.cancel()
+                raise exc
+    finally:
+        bar.close()
+    errors.sort(key=lambda e: _frame_in(str(e)))
+    return errors
+
+
+def _frame_in(message: str) -> int:
+    import re
+
+    m = re.search(r"frame (\d+)", message)
+    return int(m.group(1)) if m else math.inf
+
+
+def _resume_plan(path: Path, plan, attrs, atoms_per_chunk, frames_per_task):
+    """The plan of the interrupted run, after checking it is the same job."""
+    import xarray as xr
+
+    try:
+        ds = xr.open_zarr(path, consolidated=True)
+    except Exception as exc:  # noqa: BLE001
+        raise StoreError(f"cannot resume {path}: not a readable results store ({exc})") from None
+    for key in ("model_digest", "inputs", "frame_selection", "selection", "feature_settings"):
+        if ds.attrs.get(key) != attrs[key]:
+            raise StoreError(
+                f"cannot resume {path}: it was made with a different {key.replace('_', ' ')} "
+                f"({ds.attrs.get(key)!r} vs {attrs[key]!r}); use --overwrite to start again"
+            )
+    from lessdask.trajectory import Plan
+
+    fpt = ds["label"].encoding["chunks"][0]
+    apc = ds["label"].encoding["chunks"][1]
+    if not np.array_equal(ds["frame"].values, plan.frames) or ds.sizes["atom"] != len(plan.atoms):
+        raise StoreError(f"cannot resume {path}: frames or atoms differ from the interrupted run")
+    return Plan(frames=plan.frames, atoms=plan.atoms, frames_per_task=int(fpt), atoms_per_chunk=int(apc))
