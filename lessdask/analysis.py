@@ -48,6 +48,7 @@ import xarray as xr
 from lessdask.errors import InputError, StoreError
 
 __all__ = [
+    "fractions_report",
     "CLASS_COLORS",
     "UNLABELLED",
     "PhaseFractions",
@@ -861,3 +862,35 @@ def _predict_labels(model, feats, structures: list[str]) -> np.ndarray:
     index = {name: i for i, name in enumerate(structures)}
     return np.array([index.get(str(r), -1) for r in raw], dtype=np.int8)
 
+
+
+def fractions_report(results, method: str = "label", csv=None, png=None) -> str:
+    """Phase fractions of a results store as a printable table; optionally CSV and a PNG plot.
+
+    Parameters
+    ----------
+    results : str or Path
+        Results store.
+    method : {"label", "probability"}
+        Count labels, or average probabilities.
+    csv : str or Path, optional
+        Write the table (time in ps, one column per class) as CSV.
+    png : str or Path, optional
+        Where to draw the time series (default: next to the store, ``<store>.fractions.png``).
+
+    Returns
+    -------
+    str
+        The table, with the paths written.
+    """
+    fr = phase_fractions(results, method=method).compute()
+    table = fr.to_pandas()
+    table.insert(0, "time_ps", fr["time"].values)
+    if csv:
+        table.to_csv(csv)
+    png = png or Path(str(results).rstrip("/")).with_suffix(".fractions.png")
+    plot_fractions(fr, png)
+    lines = [table.round(4).to_string(), f"plot: {png}"]
+    if csv:
+        lines.append(f"csv: {csv}")
+    return "\n".join(lines)

@@ -76,15 +76,183 @@ def _add_bench(sub) -> None:
 
 # ---- features room: bench features (lessdask/bench/features.py)
 
-# ---- reference room: reference build | reference plot
+
+@bench_command
+def _add_bench_features(bench_sub) -> None:
+    p = bench_sub.add_parser("features", help="time the feature engine and freud on ~1M-atom fcc and rock-salt frames")
+    p.add_argument("--atoms", type=int, default=1_000_000, help="approximate atoms per frame (default 1,000,000)")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions; medians are reported")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+
+    def run(args):
+        from lessdask.bench.features import bench_features
+
+        _print_json(bench_features(n_atoms=args.atoms, repeat=args.repeat, json_path=args.json))
+
+    p.set_defaults(func=run)
+
+
+# ---- reference room: reference build
+
+
+@command
+def _add_reference(sub) -> None:
+    p = sub.add_parser("reference", help="build the labelled reference data from LAMMPS MD")
+    rsub = p.add_subparsers(dest="reference", metavar="ACTION")
+    rsub.required = True
+    b = rsub.add_parser("build", help="run the reference MD (resumable) and write the labelled data set")
+    b.add_argument("-o", "--output", default="reference.nc", help="NetCDF file to write (default reference.nc)")
+    b.add_argument("--structures", nargs="+", default=None, help="materials to include (default: all eight)")
+    b.add_argument("--workdir", help="cache of finished MD runs (default OUTPUT.work); rerun to resume")
+    b.add_argument("--workers", type=int, default=None, help="MD runs in parallel (default: cores)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    def run(args):
+        from lessdask.reference.dataset import CRYSTALS, EXTENSION, build_reference
+
+        _print_json(build_reference(args.output, structures=tuple(args.structures or CRYSTALS + EXTENSION),
+                                    workdir=args.workdir, workers=args.workers, overwrite=args.overwrite))
+
+    b.set_defaults(func=run)
+
 
 # ---- model room: train | bench model
 
-# ---- extension (model room): extend
+
+@command
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a LESS model on the reference data and report held-out accuracy")
+    p.add_argument("-o", "--output", default="model.lessmodel", help="model file to write (default model.lessmodel)")
+    p.add_argument("--preset", default="fast", help="fast, paper, or a YAML model spec (see configs/)")
+    p.add_argument("--reference", help="reference data file (default: the shipped set)")
+    p.add_argument("--report", default="training-report", metavar="DIR",
+                   help="directory for report.json and the PNG figures (default training-report)")
+    p.add_argument("--compare-base-models", action="store_true", help="also fit each base model alone (Figure 2c)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel fits (joblib n_jobs)")
+
+    def run(args):
+        from lessdask.model.training import train_model
+
+        r = train_model(reference=args.reference, preset=args.preset, output=args.output, report_dir=args.report,
+                        compare_base_models=args.compare_base_models, n_jobs=args.jobs)
+        for split, res in r["splits"].items():
+            print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms")
+            for c, v in res["per_class"].items():
+                print(f"  {c:>6}: precision {100 * v['precision']:6.2f}%  recall {100 * v['recall']:6.2f}%  (n={v['support']})")
+        if "base_models" in r:
+            print("base models alone (val_config): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in r["base_models"].items()))
+        print(f"model: {args.output}; report and figures: {args.report}/")
+
+    p.set_defaults(func=run)
+
+
+@bench_command
+def _add_bench_model(bench_sub) -> None:
+    p = bench_sub.add_parser("model", help="inference speed of the fast and paper presets on a 1M-atom feature matrix")
+    p.add_argument("--atoms", type=int, default=1_000_000)
+    p.add_argument("--json", metavar="PATH")
+
+    def run(args):
+        from lessdask.bench.model import bench_model
+
+        _print_json(bench_model(n_atoms=args.atoms, json_path=args.json))
+
+    p.set_defaults(func=run)
+
 
 # ---- pipeline room: demo | classify | bench classify
 
-# ---- analysis room: fractions | profile | interface
+
+@command
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="classify the bundled trajectory on an embedded cluster and print phase fractions")
+    p.add_argument("-o", "--output", default="lessdask-demo.zarr", help="results store (default lessdask-demo.zarr)")
+    _add_cluster_options(p)
+
+    def run(args):
+        from lessdask.demo import run_demo
+
+        r = run_demo(output=args.output, cluster=_cluster_settings(args))
+        s = r["summary"]
+        print(f"classified {s['atoms']} atoms x {s['frames']} frames in {s['seconds']:.1f} s "
+              f"({s['atom_frames_per_second']:.0f} atom-frames/s on {s['workers']} workers)")
+        print("phase fractions:")
+        print(r["fractions"].round(3).to_string())
+        print(f"results: {s['output']}   plot: {r['plot']}")
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_classify(sub) -> None:
+    p = sub.add_parser("classify", help="label every atom of every frame and write a Zarr results store")
+    p.add_argument("topology", help="topology (LAMMPS data, GRO, PDB, ...) or a LAMMPS dump / extended XYZ alone")
+    p.add_argument("trajectory", nargs="*", help="trajectory files (DCD, XTC, TRR, LAMMPS dump, ...)")
+    p.add_argument("-o", "--output", required=True, help="results store to write (a .zarr directory)")
+    p.add_argument("-m", "--model", default="default", help="model file (default: the shipped default model)")
+    p.add_argument("--start", type=int, default=None, help="first frame")
+    p.add_argument("--stop", type=int, default=None, help="stop before this frame")
+    p.add_argument("--step", type=int, default=None, help="every n-th frame")
+    p.add_argument("--select", default=None, help="MDAnalysis selection of atoms to classify (default all)")
+    p.add_argument("--atoms-per-chunk", type=int, default=None, help="atoms per task and Zarr chunk")
+    p.add_argument("--frames-per-task", type=int, default=None, help="frames per task and Zarr chunk")
+    p.add_argument("--save-features", action="store_true", help="also store the 12 features")
+    p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
+    p.add_argument("--format", default=None, help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ)")
+    p.add_argument("--topology-format", default=None, help="topology format (MDAnalysis name)")
+    p.add_argument("--dt", type=float, default=None, help="ps per step for LAMMPS dumps (default 0.001)")
+    p.add_argument("--no-pbc", action="store_true", help="free boundaries: ignore the box")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="finish an interrupted run (only missing chunks)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing results store")
+    _add_cluster_options(p)
+
+    def run(args):
+        from lessdask.pipeline import classify
+
+        _print_json(classify(args.topology, args.trajectory, output=args.output, model=args.model,
+                             start=args.start, stop=args.stop, step=args.step, select=args.select,
+                             atoms_per_chunk=args.atoms_per_chunk, frames_per_task=args.frames_per_task,
+                             save_features=args.save_features, save_positions=args.save_positions,
+                             resume=args.resume, overwrite=args.overwrite, format=args.format,
+                             topology_format=args.topology_format, dt=args.dt, pbc=not args.no_pbc,
+                             cluster=_cluster_settings(args)))
+
+    p.set_defaults(func=run)
+
+
+@bench_command
+def _add_bench_classify(bench_sub) -> None:
+    p = bench_sub.add_parser("classify", help="end-to-end throughput and memory of classify, 1 vs 2 workers")
+    p.add_argument("--atoms", type=int, default=256_000, help="atoms per frame (default 256,000)")
+    p.add_argument("--frames", type=int, default=8, help="frames (default 8)")
+    p.add_argument("--json", metavar="PATH")
+
+    def run(args):
+        from lessdask.bench.classify import bench_classify
+
+        _print_json(bench_classify(n_atoms=args.atoms, n_frames=args.frames, json_path=args.json))
+
+    p.set_defaults(func=run)
+
+
+# ---- analysis room: fractions
+
+
+@command
+def _add_fractions(sub) -> None:
+    p = sub.add_parser("fractions", help="phase fractions over time from a results store (table, CSV, PNG)")
+    p.add_argument("results", help="results store written by 'lessdask classify'")
+    p.add_argument("--method", choices=["label", "probability"], default="label")
+    p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
+    p.add_argument("--png", metavar="PATH", help="draw the time series (default RESULTS.fractions.png)")
+
+    def run(args):
+        from lessdask.analysis import fractions_report
+
+        print(fractions_report(args.results, method=args.method, csv=args.csv, png=args.png))
+
+    p.set_defaults(func=run)
 
 
 # --------------------------------------------------------------------------- main

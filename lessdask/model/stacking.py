@@ -221,7 +221,15 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         return np.hstack(cols)
 
     def decision_function(self, X):
-        """Mega-model class scores S (eq 6), shape (n_samples, n_classes)."""
+        """Mega-model class scores S (eq 6), shape (n_samples, n_classes).
+
+        For two classes, scikit-learn's convention: one column, S[:, 1] - S[:, 0].
+        """
+        S = self.class_scores(X)
+        return S[:, 1] - S[:, 0] if S.shape[1] == 2 else S
+
+    def class_scores(self, X):
+        """Mega-model score of every class, shape (n_samples, n_classes)."""
         F = self.transform_level0(X)
         S = np.empty((F.shape[0], self.classes_.size), np.float64)
         for c, booster in enumerate(self.mega_models_):
@@ -230,7 +238,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the scores (rows sum to 1), or eq 8 if ``output="normalized"``."""
-        S = self.decision_function(X)
+        S = self.class_scores(X)
         if self.output == "normalized":
             var = S.var(axis=1, keepdims=True)
             return (S - S.mean(axis=1, keepdims=True)) / np.where(var > 0, var, 1.0)
@@ -238,7 +246,8 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Class labels (the highest score)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        check_is_fitted(self, "mega_models_")
+        return self.classes_[np.argmax(self.class_scores(X), axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,123 @@
+"""``lessdask bench features``: the feature engine against freud, in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+_FIRST_CALL = """
+import time
+t = time.perf_counter()
+import numpy as np
+from lessdask.features import compute_features
+compute_features(np.random.default_rng(0).random((500, 3)) * 10, [10, 10, 10, 90, 90, 90])
+print(time.perf_counter() - t)
+"""
+
+
+def _lattice(basis, a, n_atoms, sigma, seed):
+    n = max(1, round((n_atoms / len(basis)) ** (1 / 3)))
+    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = ((g[:, None, :] + np.asarray(basis)[None]).reshape(-1, 3)) * a
+    pos += np.random.default_rng(seed).normal(0, sigma, pos.shape)
+    return pos, np.array([n * a] * 3 + [90.0] * 3)
+
+
+def noisy_fcc(n_atoms=1_000_000, a=3.615, sigma=0.08, seed=0):
+    """A noisy fcc Cu frame of about ``n_atoms`` atoms: positions and dimensions."""
+    return _lattice([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]], a, n_atoms, sigma, seed)
+
+
+def noisy_rocksalt(n_atoms=1_000_000, a=5.64, sigma=0.1, seed=1):
+    """A noisy NaCl frame: positions, dimensions and species (0 = Na, 1 = Cl)."""
+    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    basis = fcc + [[x + 0.5, y, z] for x, y, z in fcc]
+    pos, dims = _lattice(basis, a, n_atoms, sigma, seed)
+    species = np.tile(np.repeat([0, 1], 4), len(pos) // 8)
+    return pos, dims, species
+
+
+def _median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_features(n_atoms=1_000_000, repeat=3, freud_atoms=100_000, json_path=None) -> dict:
+    """Time lessdask's 12 features and freud's Steinhardt on ~1M-atom fcc and rock-salt frames.
+
+    Prints and returns atoms per second per core (single thread), the two-thread speed-up,
+    the ratio to freud (same l list, same neighbour count, freud on a ``freud_atoms``
+    sub-frame since only its per-atom rate is compared), the cost of the first call in a
+    new process (compiled kernels come from numba's cache), and peak memory.
+    """
+    import numba
+
+    from lessdask.features import compute_features
+
+    out = {"n_atoms_requested": n_atoms, "repeat": repeat, "cores": os.cpu_count()}
+    first = subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True, text=True, check=True)
+    out["first_call_seconds_new_process"] = round(float(first.stdout.strip().splitlines()[-1]), 3)
+    cases = {"fcc": noisy_fcc(n_atoms) + (None, 12), "rocksalt": noisy_rocksalt(n_atoms) + (6,)}
+    for name, (pos, dims, species, nn) in cases.items():
+        res = {"atoms": int(len(pos))}
+        compute_features(pos[:2000], dims, None if species is None else species[:2000])  # warm the JIT
+        for threads in (1, 2):
+            if threads > (os.cpu_count() or 1):
+                continue
+            numba.set_num_threads(threads)
+            t = _median_time(lambda: compute_features(pos, dims, species), repeat)
+            res[f"seconds_{threads}_thread"] = round(t, 3)
+            res[f"atoms_per_second_{threads}_thread"] = round(len(pos) / t)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        if "seconds_2_thread" in res:
+            res["speedup_2_threads"] = round(res["seconds_1_thread"] / res["seconds_2_thread"], 2)
+        res["peak_rss_mb"] = round(_peak_mb())
+        try:
+            res.update(_freud(pos, dims, nn, freud_atoms, repeat))
+            res["ratio_vs_freud"] = round(res["atoms_per_second_1_thread"] / res["freud_atoms_per_second_1_thread"], 1)
+        except ImportError:
+            res["freud"] = "not installed (pip install freud-analysis)"
+        out[name] = res
+    text = json.dumps(out, indent=2)
+    if json_path:
+        with open(json_path, "w") as f:
+            f.write(text)
+    return out
+
+
+def _freud(pos, dims, n_neighbors, n_sub, repeat):
+    """freud's Steinhardt for the same six l values and neighbour count, one thread."""
+    import freud
+
+    freud.parallel.set_num_threads(1)
+    L = dims[0]
+    # a cubic sub-box of the lattice keeps the same local structure at fewer atoms
+    side = L * (n_sub / len(pos)) ** (1 / 3)
+    keep = np.all(pos < side, axis=1) & np.all(pos >= 0, axis=1)
+    sub = pos[keep]
+    box = freud.box.Box.cube(side)
+    p = (sub - side / 2).astype(np.float32)
+
+    def run():
+        for l in (3, 4, 6, 8, 10, 12):
+            freud.order.Steinhardt(l).compute((box, p), neighbors={"num_neighbors": n_neighbors})
+
+    run()
+    t = _median_time(run, max(1, repeat))
+    return {"freud_atoms": int(len(sub)), "freud_seconds_1_thread": round(t, 3),
+            "freud_atoms_per_second_1_thread": round(len(sub) / t)}

@@ -1,0 +1,297 @@
+"""The labelled reference data set: MD runs -> configurations -> features, labels, provenance.
+
+Per material (paper Table 1) the builder runs LAMMPS NPT of the crystal at five temperatures
+from 0.1 to 0.8 of the potential's melting point, one more crystal run of another size and
+seed, and one melt quenched to a liquid above the melting point (the amorphous class, AM).
+From these it makes configurations: bulk crystal, bulk liquid, and the crystal/amorphous
+interface shapes of the paper's Figure 1a (slab, sphere, cylinder: crystal atoms at their
+thermal crystalline sites, the inside replaced by liquid atoms), where atoms within
+``INTERFACE_SKIP`` of the boundary are left out of the labels, as in the paper.
+
+Splits: ``train``; ``val_temperature`` (crystals at 0.7 Tm, a temperature never trained on);
+``val_config`` (whole configurations never trained on: the other-size crystal run, the
+cylinder interfaces, and the last liquid frames).
+
+The data set is an xarray Dataset (dims ``sample``, ``feature``) written as NetCDF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from lessdask.errors import InputError, LessdaskError
+from lessdask.features import FeatureSettings, box_matrix, compute_features
+
+#: Crystal temperatures as fractions of the potential's melting point; 0.7 is held out.
+TEMPERATURE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.8)
+VAL_TEMPERATURE_FRACTION = 0.7
+#: Unit-cell repeats per structure (about 400-1000 atoms) and the other size for val_config.
+CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3)}
+#: Atoms closer than this (Å) to a crystal/amorphous boundary get no label.
+INTERFACE_SKIP = 3.0
+#: Labelled atoms kept per configuration frame (a random subset, to keep the set compact).
+ATOMS_PER_FRAME = 250
+AMORPHOUS = "AM"
+CRYSTALS = ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2")
+EXTENSION = ("graphite",)
+
+MD_STEPS = {"equilibrate": 1000, "steps": 1000, "dump_every": 250,
+            "melt_steps": 3000, "quench_steps": 1000, "relax_steps": 1000}
+
+
+def _runs(structure: str) -> list[dict]:
+    from lessdask.reference.md import MATERIALS
+
+    tm = MATERIALS[structure]["tm"]
+    runs = [{"name": f"{structure}-crystal-{f:.1f}Tm", "structure": structure, "kind": "crystal",
+             "temperature": round(f * tm, 1), "fraction": f, "cells": CELLS[structure], "seed": 11 + i}
+            for i, f in enumerate(TEMPERATURE_FRACTIONS)]
+    other = tuple(c + 1 for c in np.broadcast_to(CELLS[structure], (3,)))
+    runs.append({"name": f"{structure}-crystal-other-size", "structure": structure, "kind": "crystal",
+                 "temperature": round(0.5 * tm, 1), "fraction": 0.5, "cells": other, "seed": 97})
+    runs.append({"name": f"{structure}-liquid", "structure": structure, "kind": "liquid",
+                 "temperature": MATERIALS[structure]["t_liquid"], "fraction": None,
+                 "cells": CELLS[structure], "seed": 51})
+    return runs
+
+
+def _run_md_cached(run: dict, workdir: str) -> str:
+    """Run one MD job unless its frames are already cached; returns the cache file."""
+    from lessdask.reference.crystals import build_crystal
+    from lessdask.reference.md import run_md
+
+    out = Path(workdir) / f"{run['name']}.npz"
+    if out.exists():
+        return str(out)
+    crystal = build_crystal(run["structure"], run["cells"])
+    frames = run_md(crystal, run["structure"], run["temperature"], MD_STEPS["steps"], MD_STEPS["dump_every"],
+                    seed=run["seed"], melt=run["kind"] == "liquid",
+                    equilibrate=MD_STEPS["equilibrate"], melt_steps=MD_STEPS["melt_steps"],
+                    quench_steps=MD_STEPS["quench_steps"], relax_steps=MD_STEPS["relax_steps"])
+    pos = np.stack([f[0] for f in frames])
+    dims = np.stack([f[1] for f in frames])
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez_compressed(tmp, positions=pos, dimensions=dims, species=crystal.species,
+                        species_names=np.array(crystal.species_names))
+    os.replace(tmp, out)
+    return str(out)
+
+
+def _region(shape: str, pos, dims):
+    """Signed distance (Å) of atoms to the boundary of the amorphous region (negative inside)."""
+    L = dims[:3]
+    c = L / 2
+    d = pos - c
+    d -= L * np.round(d / L)
+    if shape == "slab":
+        return np.abs(d[:, 2]) - L[2] / 4
+    if shape == "sphere":
+        return np.linalg.norm(d, axis=1) - 0.3 * L.min()
+    if shape == "cylinder":
+        return np.linalg.norm(d[:, :2], axis=1) - 0.3 * L[:2].min()
+    raise ValueError(shape)
+
+
+def interface_configuration(shape, crystal_pos, crystal_species, dims, liquid_pos, liquid_dims, liquid_species):
+    """Crystal with an amorphous region of the given shape cut in from a liquid frame.
+
+    Returns positions, species, the label of each atom (``"crystal"``, ``"AM"`` or ``""`` for
+    atoms too close to the boundary to label).
+    """
+    Hc = box_matrix(dims)
+    frac_l = liquid_pos @ np.linalg.inv(box_matrix(liquid_dims))
+    frac_l -= np.floor(frac_l)
+    lpos = frac_l @ Hc  # the liquid scaled into the crystal's box
+    dc = _region(shape, crystal_pos, dims)
+    dl = _region(shape, lpos, dims)
+    keep_c = dc > 0
+    keep_l = dl <= 0
+    pos = np.vstack([crystal_pos[keep_c], lpos[keep_l]])
+    species = np.concatenate([crystal_species[keep_c], liquid_species[keep_l]])
+    label = np.array(["crystal"] * keep_c.sum() + [AMORPHOUS] * keep_l.sum(), dtype=object)
+    dist = np.concatenate([dc[keep_c], -dl[keep_l]])
+    label[dist < INTERFACE_SKIP] = ""
+    return pos, species, label
+
+
+def _configurations(structure: str, cache: dict[str, dict], rng) -> list[dict]:
+    """All labelled configurations of one material from its cached MD runs."""
+    from lessdask.reference.md import MATERIALS
+
+    out = []
+    tm = MATERIALS[structure]["tm"]
+    liquid = cache[f"{structure}-liquid"]
+    n_liq = len(liquid["positions"])
+    for run in _runs(structure):
+        data = cache[run["name"]]
+        for k in range(len(data["positions"])):
+            if run["kind"] == "liquid":
+                split = "val_config" if k >= n_liq - 1 else "train"
+                label = AMORPHOUS
+            elif run["name"].endswith("other-size"):
+                split, label = "val_config", structure
+            else:
+                split = "val_temperature" if run["fraction"] == VAL_TEMPERATURE_FRACTION else "train"
+                label = structure
+            n = len(data["species"])
+            out.append({"config": f"{run['name']}/frame{k}", "structure": structure, "temperature": run["temperature"],
+                        "positions": data["positions"][k], "dimensions": data["dimensions"][k],
+                        "species": data["species"], "labels": np.array([label] * n, dtype=object), "split": split})
+    # interface shapes: crystal at 0.5 Tm with the liquid cut in; the cylinder is held out
+    crystal = cache[f"{structure}-crystal-0.5Tm"]
+    for shape, split in (("slab", "train"), ("sphere", "train"), ("cylinder", "val_config")):
+        for k in (1, 3):
+            pos, species, label = interface_configuration(
+                shape, crystal["positions"][k], crystal["species"], crystal["dimensions"][k],
+                liquid["positions"][k], liquid["dimensions"][k], liquid["species"])
+            label = np.where(label == "crystal", structure, label)
+            out.append({"config": f"{structure}-interface-{shape}/frame{k}", "structure": structure,
+                        "temperature": round(0.5 * tm, 1), "positions": pos, "dimensions": crystal["dimensions"][k],
+                        "species": species, "labels": label, "split": split})
+    return out
+
+
+def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, workdir=None, workers=None,
+                    settings: FeatureSettings | None = None, overwrite=False, progress=True) -> dict:
+    """Run the reference MD and write the labelled data set.
+
+    Parameters
+    ----------
+    output : str or Path
+        NetCDF file to write.
+    structures : sequence of str
+        Materials to include (default: the seven crystal classes and graphite).
+    workdir : str or Path, optional
+        Where finished MD runs are cached (default ``<output>.work``); rerunning the command
+        skips them, so an interrupted build resumes per run.
+    workers : int, optional
+        MD runs in parallel (default: the number of cores).
+    settings : FeatureSettings, optional
+        Feature settings (defaults).
+    overwrite : bool
+        Replace an existing output file.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        Output path, samples per split and per label.
+    """
+    from tqdm.auto import tqdm
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise LessdaskError(f"{output} exists; pass --overwrite to replace it")
+    unknown = set(structures) - set(CRYSTALS + EXTENSION)
+    if unknown:
+        raise InputError(f"unknown structures {sorted(unknown)}; known: {CRYSTALS + EXTENSION}")
+    from lessdask.reference.md import import_lammps
+
+    import_lammps()  # fail early with the install hint
+    workdir = Path(workdir or f"{output}.work")
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs = [r for s in structures for r in _runs(s)]
+    todo = [r for r in runs if not (workdir / f"{r['name']}.npz").exists()]
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc="reference MD", disable=not progress)
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(_run_md_cached, r, str(workdir)): r for r in todo}
+        for fut in as_completed(futures):
+            fut.result()
+            bar.update(1)
+    bar.close()
+    cache = {}
+    for r in runs:
+        with np.load(workdir / f"{r['name']}.npz", allow_pickle=False) as z:
+            cache[r["name"]] = {k: z[k] for k in z.files}
+    s = settings or FeatureSettings()
+    rng = np.random.default_rng(2023)
+    parts = []
+    for structure in structures:
+        for cfg in _configurations(structure, cache, rng):
+            X, _ = compute_features(cfg["positions"], cfg["dimensions"], cfg["species"], settings=s)
+            keep = np.flatnonzero(cfg["labels"] != "")
+            if keep.size > ATOMS_PER_FRAME:
+                keep = np.sort(rng.choice(keep, ATOMS_PER_FRAME, replace=False))
+            parts.append((X[keep], cfg["labels"][keep].astype(str), cfg, keep.size))
+    ds = _to_dataset(parts, s)
+    ds.attrs["structures"] = list(structures)
+    ds.attrs["md_steps"] = json.dumps(MD_STEPS)
+    tmp = output.with_name(output.name + ".tmp")
+    ds.to_netcdf(tmp, engine="scipy")
+    os.replace(tmp, output)
+    return {"output": str(output), "samples": int(ds.sizes["sample"]),
+            "per_split": {k: int((ds.split == k).sum()) for k in np.unique(ds.split.values)},
+            "per_label": {k: int((ds.structure == k).sum()) for k in np.unique(ds.structure.values)}}
+
+
+def _to_dataset(parts, settings):
+    import xarray as xr
+
+    from lessdask import __version__
+    from lessdask.reference.md import MATERIALS
+
+    X = np.vstack([p[0] for p in parts]).astype(np.float32)
+    labels = np.concatenate([p[1] for p in parts])
+    def rep(key):
+        return np.concatenate([[p[2][key]] * p[3] for p in parts])
+    ds = xr.Dataset(
+        {"features": (("sample", "feature"), X),
+         "structure": ("sample", labels.astype("S8")),
+         "material": ("sample", np.array([MATERIALS[s]["material"] for s in rep("structure")], dtype="S8")),
+         "temperature": ("sample", rep("temperature").astype(np.float32)),
+         "config_id": ("sample", rep("config").astype("S64")),
+         "split": ("sample", rep("split").astype("S16"))},
+        coords={"feature": np.array(settings.feature_names, dtype="S12")},
+        attrs={"title": "lessdask reference data (LESS paper, Table 1 materials)",
+               "lessdask_version": __version__, "feature_settings": json.dumps(settings.to_dict()),
+               "interface_skip_angstrom": INTERFACE_SKIP, "atoms_per_frame": ATOMS_PER_FRAME},
+    )
+    ds["temperature"].attrs["units"] = "K"
+    return ds
+
+
+def shipped_reference_path() -> Path:
+    """The compact reference set shipped inside the package."""
+    return Path(str(resources.files("lessdask") / "data" / "reference.nc"))
+
+
+def load_reference(which: str = "crystals", path=None):
+    """Load the labelled reference data.
+
+    Parameters
+    ----------
+    which : {"crystals", "graphite", "all"}
+        ``"crystals"``: the seven crystal classes and their liquids (AM), the default
+        training data; ``"graphite"``: graphite and its liquid for the extension; ``"all"``.
+    path : str or Path, optional
+        A file written by :func:`build_reference` (default: the shipped one).
+
+    Returns
+    -------
+    xarray.Dataset
+        dims ``sample``, ``feature``; variables ``features`` (float32), ``structure``,
+        ``material``, ``temperature`` (K), ``config_id``, ``split`` (str).
+    """
+    import xarray as xr
+
+    p = Path(path) if path else shipped_reference_path()
+    if not p.exists():
+        raise LessdaskError(f"reference data {p} not found; build it with 'lessdask reference build'")
+    ds = xr.load_dataset(p, engine="scipy")
+    for k in ("structure", "material", "config_id", "split", "feature"):
+        ds[k] = ds[k].astype(str)
+    source = np.array([c.split("-")[0] for c in ds.config_id.values])
+    if which == "crystals":
+        ds = ds.isel(sample=np.flatnonzero(np.isin(source, CRYSTALS)))
+    elif which == "graphite":
+        ds = ds.isel(sample=np.flatnonzero(source == "graphite"))
+    elif which != "all":
+        raise InputError(f"which must be 'crystals', 'graphite' or 'all', got {which!r}")
+    return ds
