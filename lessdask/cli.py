@@ -138,6 +138,8 @@ def _add_train(sub) -> None:
         for split, res in r["splits"].items():
             print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms")
             for c, v in res["per_class"].items():
+                if v["support"] == 0:
+                    continue
                 print(f"  {c:>6}: precision {100 * v['precision']:6.2f}%  recall {100 * v['recall']:6.2f}%  (n={v['support']})")
         if "base_models" in r:
             print("base models alone (val_config): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in r["base_models"].items()))

@@ -41,5 +41,6 @@ def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None =
     fr = phase_fractions(output).compute()
     table = fr.to_pandas()
     table.index = [f"{t:.1f} ps" for t in fr["time"].values]
+    table = table.loc[:, (table > 0).any()]  # classes seen at least once
     png = plot_fractions(fr, Path(output).with_suffix(".fractions.png"))
     return {"summary": summary, "fractions": table, "plot": str(png)}

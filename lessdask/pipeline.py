@@ -201,12 +201,16 @@ def _done_tasks(path: Path) -> set[tuple[int, int]]:
 
 
 def _mark_complete(path: Path):
+    import warnings
+
     import zarr
 
     g = zarr.open_group(path, mode="r+", zarr_format=2)
     g.attrs["complete"] = True
     g.attrs["completed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    zarr.consolidate_metadata(str(path), zarr_format=2)
+    with warnings.catch_warnings():  # the task-marker folder is not a Zarr node, by design
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(path), zarr_format=2)
 
 
 def _check_output(path: Path, resume: bool, overwrite: bool) -> bool:
@@ -281,7 +285,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     """
     from lessdask.cluster import get_client
     from lessdask.model import load_model
-    from lessdask.trajectory import make_plan, open_universe, select_atoms, species_of
+    from lessdask.trajectory import make_plan, open_universe, select_atoms, species_of, truncated_frame
 
     t0 = time.perf_counter()
     path = Path(output)
@@ -290,6 +294,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     traj = [str(t) for t in (trajectory if isinstance(trajectory, (list, tuple)) else [trajectory])]
     files = " + ".join([str(topology), *traj])
     atoms = select_atoms(u, select, files)
+    cut = truncated_frame(u)
     species = species_of(u.atoms)
     mdl = load_model(model)
     present = sorted(set(species.tolist()))
@@ -315,6 +320,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         "complete": False,
         "Conventions": "CF-1.10",
     }
+    if cut is not None:
+        attrs["input_truncated_at_frame"] = int(cut)
     with get_client(client=client, quiet=not progress, **cluster) as c:
         n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
         plan = make_plan(u.trajectory.n_frames, atoms, start, stop, step, frames_per_task, atoms_per_chunk,
@@ -345,6 +352,11 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     if errors:
         raise errors[0]
     _mark_complete(path)
+    if cut is not None:
+        raise InputError(
+            f"frame {cut} of {files} is incomplete (the file ends in the middle of it: truncated); "
+            f"frames {plan.frames[0]}..{plan.frames[-1]} before it were classified into {path}"
+        )
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),

@@ -169,3 +169,28 @@ def make_plan(n_frames: int, atoms: np.ndarray, start=None, stop=None, step=None
         frames_per_task = max(1, min(by_size, by_spread, frames.size))
     return Plan(frames=frames, atoms=np.asarray(atoms, np.int64), frames_per_task=int(frames_per_task),
                 atoms_per_chunk=apc)
+
+
+def truncated_frame(universe) -> int | None:
+    """Index of an incomplete last frame that the reader silently dropped, or None.
+
+    MDAnalysis' LAMMPS dump reader counts only complete frames, so a dump cut off in the
+    middle of a frame (a crashed or still running simulation) looks shorter but healthy.
+    This reads the tail of the file after the last complete frame and reports the cut frame.
+    """
+    reader = universe.trajectory
+    if getattr(reader, "format", None) != "LAMMPSDUMP" or not hasattr(reader, "_offsets"):
+        return None
+    from MDAnalysis.lib.util import anyopen
+
+    with anyopen(reader.filename) as f:
+        f.seek(reader._offsets[-1])
+        lines = f.read().splitlines()
+    if len(lines) < 4:
+        return None
+    n_atoms = int(lines[3])
+    frame_lines = 9 + n_atoms
+    tail = lines[frame_lines:]
+    if any(line.strip() for line in tail):
+        return reader.n_frames
+    return None

@@ -35,8 +35,9 @@ VAL_TEMPERATURE_FRACTION = 0.7
 CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3)}
 #: Atoms closer than this (Å) to a crystal/amorphous boundary get no label.
 INTERFACE_SKIP = 3.0
-#: Labelled atoms kept per configuration frame (a random subset, to keep the set compact).
-ATOMS_PER_FRAME = 250
+#: Labelled atoms kept per configuration frame (a random subset when set; None keeps all).
+#: Keeping all of them (about 170k atoms, 15 MB) gave +0.5 points of held-out accuracy over 250.
+ATOMS_PER_FRAME = None
 AMORPHOUS = "AM"
 CRYSTALS = ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2")
 EXTENSION = ("graphite",)
@@ -217,18 +218,18 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
         for cfg in _configurations(structure, cache, rng):
             X, _ = compute_features(cfg["positions"], cfg["dimensions"], cfg["species"], settings=s)
             keep = np.flatnonzero(cfg["labels"] != "")
-            if keep.size > ATOMS_PER_FRAME:
+            if ATOMS_PER_FRAME and keep.size > ATOMS_PER_FRAME:
                 keep = np.sort(rng.choice(keep, ATOMS_PER_FRAME, replace=False))
             parts.append((X[keep], cfg["labels"][keep].astype(str), cfg, keep.size))
     ds = _to_dataset(parts, s)
-    ds.attrs["structures"] = list(structures)
+    ds.attrs["structures"] = json.dumps(list(structures))
     ds.attrs["md_steps"] = json.dumps(MD_STEPS)
     tmp = output.with_name(output.name + ".tmp")
     ds.to_netcdf(tmp, engine="scipy")
     os.replace(tmp, output)
     return {"output": str(output), "samples": int(ds.sizes["sample"]),
-            "per_split": {k: int((ds.split == k).sum()) for k in np.unique(ds.split.values)},
-            "per_label": {k: int((ds.structure == k).sum()) for k in np.unique(ds.structure.values)}}
+            "per_split": {k.decode(): int((ds.split == k).sum()) for k in np.unique(ds.split.values)},
+            "per_label": {k.decode(): int((ds.structure == k).sum()) for k in np.unique(ds.structure.values)}}
 
 
 def _to_dataset(parts, settings):
@@ -239,19 +240,23 @@ def _to_dataset(parts, settings):
 
     X = np.vstack([p[0] for p in parts]).astype(np.float32)
     labels = np.concatenate([p[1] for p in parts])
+
     def rep(key):
         return np.concatenate([[p[2][key]] * p[3] for p in parts])
+
+    names = [p[2]["config"] for p in parts]
     ds = xr.Dataset(
         {"features": (("sample", "feature"), X),
          "structure": ("sample", labels.astype("S8")),
          "material": ("sample", np.array([MATERIALS[s]["material"] for s in rep("structure")], dtype="S8")),
          "temperature": ("sample", rep("temperature").astype(np.float32)),
-         "config_id": ("sample", rep("config").astype("S64")),
+         "config_index": ("sample", np.concatenate([[i] * p[3] for i, p in enumerate(parts)]).astype(np.int32)),
+         "config_name": ("config", np.array(names, dtype="S64")),
          "split": ("sample", rep("split").astype("S16"))},
         coords={"feature": np.array(settings.feature_names, dtype="S12")},
         attrs={"title": "lessdask reference data (LESS paper, Table 1 materials)",
                "lessdask_version": __version__, "feature_settings": json.dumps(settings.to_dict()),
-               "interface_skip_angstrom": INTERFACE_SKIP, "atoms_per_frame": ATOMS_PER_FRAME},
+               "interface_skip_angstrom": INTERFACE_SKIP, "atoms_per_frame": ATOMS_PER_FRAME or 0},
     )
     ds["temperature"].attrs["units"] = "K"
     return ds
@@ -285,8 +290,10 @@ def load_reference(which: str = "crystals", path=None):
     if not p.exists():
         raise LessdaskError(f"reference data {p} not found; build it with 'lessdask reference build'")
     ds = xr.load_dataset(p, engine="scipy")
-    for k in ("structure", "material", "config_id", "split", "feature"):
+    for k in ("structure", "material", "split", "feature", "config_name"):
         ds[k] = ds[k].astype(str)
+    ds["config_id"] = ("sample", ds["config_name"].values[ds["config_index"].values])
+    ds = ds.drop_vars(["config_index", "config_name"])
     source = np.array([c.split("-")[0] for c in ds.config_id.values])
     if which == "crystals":
         ds = ds.isel(sample=np.flatnonzero(np.isin(source, CRYSTALS)))

@@ -62,7 +62,12 @@ _CAF2_PAIRS = (
 #: ``barostat`` coupling for ``fix npt``, the melting point ``tm`` (K) used for the
 #: potential with its ``tm_source``, the temperature ``t_melt`` (K) at which
 #: ``run_md(melt=True)`` melts the crystal, ``t_liquid`` (K) a liquid target temperature,
-#: ``t_solid`` (K) the 0.8 Tm validation temperature, and the reference.
+#: ``t_solid`` (K) the 0.8 Tm validation temperature, and ``lattice_md``: the potential's
+#: lattice constant (Å; ``(a, c)`` for hcp/graphite) from 3 ps NPT at 100 K, 0 bar —
+#: pass it as ``build_crystal(..., lattice_constant=...)`` to start MD near equilibrium.
+#: Optional keys: ``melt_scale`` (the melt's linear size relative to the ``lattice_md``
+#: crystal at the same atom count; the box is rescaled to it before melting), ``quench_ensemble``
+#: and ``liquid_ensemble`` (``"npt"`` by default).
 MATERIALS: dict[str, dict] = {
     "fcc": {
         "material": "Au",
@@ -72,6 +77,7 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style eam", "pair_coeff * * {pot}/Au_u3.eam"),
         "potential": "EAM Au_u3.eam (Foiles, Baskes, Daw, PRB 33, 7983 (1986))",
+        "lattice_md": 4.085,
         "barostat": "iso",
         "tm": 1040.0,
         "tm_source": "solid-liquid coexistence in this work (1025 K grows, 1050 K melts)",
@@ -86,6 +92,7 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style eam/fs", "pair_coeff * * {pot}/Fe_mm.eam.fs Fe"),
         "potential": "EAM/FS Fe_mm.eam.fs (Mendelev et al., Phil. Mag. 83, 3977 (2003))",
+        "lattice_md": 2.856,
         "barostat": "iso",
         "tm": 1772.0,
         "tm_source": "Mendelev et al. 2003 (potential 2)",
@@ -100,6 +107,7 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style eam/fs", "pair_coeff * * {pot}/Mg_mm.eam.fs Mg"),
         "potential": "EAM/FS Mg_mm.eam.fs (Sun, Mendelev et al., PRB 73, 024116 (2006))",
+        "lattice_md": (3.189, 5.200),
         "barostat": "aniso",
         "tm": 914.0,
         "tm_source": "Sun et al. 2006",
@@ -114,6 +122,7 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style sw", "pair_coeff * * {pot}/Si.sw Si"),
         "potential": "Stillinger-Weber Si.sw (PRB 31, 5262 (1985))",
+        "lattice_md": 5.433,
         "barostat": "iso",
         "tm": 1691.0,
         "tm_source": "Broughton and Li, PRB 35, 9120 (1987)",
@@ -129,6 +138,7 @@ MATERIALS: dict[str, dict] = {
         "commands": ("pair_style born/coul/long 8.0",) + _NACL_PAIRS
         + ("kspace_style pppm 1.0e-4",),
         "potential": "born/coul/long, Fumi-Tosi (J. Phys. Chem. Solids 25, 31 and 45 (1964))",
+        "lattice_md": 5.641,
         "barostat": "iso",
         "tm": 1064.0,
         "tm_source": "Anwar, Frenkel, Noro, JCP 118, 728 (2003)",
@@ -143,18 +153,19 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style eim", "pair_coeff * * Cs Cl {pot}/ffield.eim Cs Cl"),
         "potential": "EIM ffield.eim (X. W. Zhou, embedded-ion method)",
+        "lattice_md": 3.987,
         "barostat": "iso",
         # ffield.eim CsCl is far from experiment (918 K): its B2 crystal superheats to
         # >= 5000 K at zero pressure and does not melt at the crystal's density even at
         # 9000 K; coexistence runs bracket Tm between 2500 K (crystal grows) and 3500 K
-        # (crystal melts). It is therefore melted 10 % expanded (melt_scale) where the
+        # (crystal melts). It is therefore melted 14 % expanded (melt_scale) where the
         # fluid forms at 6000 K; the quenched liquid then survives >= 10 ps of NPT even
         # at 1500 K (deeply supercooled).
         "tm": 3000.0,
         "tm_source": "coexistence runs in this work (2500 K grows, 3500 K melts)",
         "t_melt": 6000.0,
         "t_liquid": 3500.0,
-        "melt_scale": 1.10,
+        "melt_scale": 1.14,
         "quench_ensemble": "nvt",  # at 6000 K and zero pressure it would sublime
     },
     "CaF2": {
@@ -167,6 +178,7 @@ MATERIALS: dict[str, dict] = {
         + ("kspace_style pppm 1.0e-4",),
         "potential": "born/coul/long rigid-ion Buckingham, Catlow, Norgett, Ross, "
         "J. Phys. C 10, 1627 (1977)",
+        "lattice_md": 5.390,
         "barostat": "iso",
         # above ~1500 K the F sublattice is superionic (F diffuses, Ca stays fcc), as in
         # real CaF2 (lambda transition ~1420 K); Tm refers to the Ca sublattice
@@ -184,12 +196,22 @@ MATERIALS: dict[str, dict] = {
         "atom_style": "atomic",
         "commands": ("pair_style airebo 3.0 1 1", "pair_coeff * * {pot}/CH.airebo C"),
         "potential": "AIREBO CH.airebo (Stuart, Tutein, Harrison, JCP 112, 6472 (2000))",
+        "lattice_md": (2.418, 6.755),
         "barostat": "aniso",
         "tm": 4500.0,
         "tm_source": "approximate: experimental graphite melting ~4500 K; not determined "
         "for AIREBO (a 192-atom crystal keeps its honeycomb layers for 5 ps at 5500 K)",
-        "t_melt": 7000.0,
+        # graphite superheats: 3 ps NVT at 6500 K at its own density leaves the layers,
+        # and at 7000 K unexpanded AIREBO loses atoms; 10 % expanded (melt_scale, relative
+        # to lattice_md) 4 ps NVT at 6000 K melts 384 atoms (layer order
+        # |<exp(2 pi i 4 z / Lz)>| ~0.9 in the crystal, 0.03 after the melt)
+        "t_melt": 6000.0,
         "t_liquid": 5000.0,
+        # liquid carbon at zero pressure boils away under NPT ("lost atoms"): melt, quench and
+        # sample the liquid at the crystal's volume instead
+        "liquid_ensemble": "nvt",
+        "quench_ensemble": "nvt",
+        "melt_scale": 1.10,
     },
 }
 for _m in MATERIALS.values():
@@ -310,6 +332,22 @@ def _setup(lmp, crystal: Crystal, structure: str) -> None:
     lmp.command("thermo 0")
 
 
+def _melt_box_scale(structure: str, crystal: Crystal) -> float:
+    """Linear box scale giving the melt density of ``MATERIALS[structure]["melt_scale"]``.
+
+    ``melt_scale`` is relative to the potential's own crystal (``lattice_md``), so the
+    melt density does not depend on the lattice constant the input was built with.
+    """
+    from lessdask.reference.crystals import build_crystal
+
+    mat = MATERIALS[structure]
+    if "melt_scale" not in mat:
+        return 1.0
+    ref = build_crystal(structure, 1, lattice_constant=mat["lattice_md"])
+    v_target = ref.volume / ref.n_atoms * float(mat["melt_scale"]) ** 3
+    return float((v_target / (crystal.volume / crystal.n_atoms)) ** (1.0 / 3.0))
+
+
 def _frame(lmp) -> tuple[np.ndarray, np.ndarray]:
     boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
     lo = np.array(boxlo, dtype=np.float64)
@@ -369,7 +407,8 @@ def run_md(
         the production run (NPT). Use a ``temperature`` above
         the melting point (``MATERIALS[s]["t_liquid"]``) for a liquid; below it the
         result is supercooled/amorphous only as long as it does not recrystallise.
-        A material's ``melt_scale`` (CsCl) expands the box before melting; with
+        A material's ``melt_scale`` (CsCl, graphite) first rescales the box to that
+        linear expansion of the potential's equilibrium crystal; with
         ``liquid_ensemble == "nvt"`` the liquid is kept at that volume throughout.
     pressure : float, default 0.0
         Target pressure in bar.
@@ -427,10 +466,10 @@ def run_md(
         lmp.command("variable pe_per_atom equal pe/atoms")
         if melt:
             tm = mat["t_melt"]
-            scale = float(mat.get("melt_scale", 1.0))
+            scale = _melt_box_scale(structure, crystal)
             if scale != 1.0:  # melt at a lower density (see MATERIALS["CsCl"])
-                lmp.command(f"change_box all x scale {scale} y scale {scale} "
-                            f"z scale {scale} remap units box")
+                lmp.command(f"change_box all x scale {scale!r} y scale {scale!r} "
+                            f"z scale {scale!r} remap units box")
             # melt at constant volume: nothing boils or sublimes at t_melt
             lmp.command(f"fix md all nvt temp {tm} {tm} {tdamp}")
             lmp.command(f"run {int(melt_steps)}")
