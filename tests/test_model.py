@@ -31,7 +31,6 @@ TINY_FAST = {"base_models": [], "mega_model": {"name": "lightgbm", "params": {"n
 _EXPECTED_FAILED = {
     # LightGBM regressors need a few samples per leaf; on the checks' 1-3 sample data sets the
     # mega model gives constant scores, so these accuracy checks cannot pass meaningfully.
-    "check_classifiers_one_label_sample_weights": "no sample_weight support by design",
     "check_sample_weight_equivalence_on_dense_data": "no sample_weight support by design",
     "check_sample_weight_equivalence_on_sparse_data": "no sample_weight support by design",
 }

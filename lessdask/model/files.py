@@ -119,6 +119,9 @@ def save_model(model, path, feature_settings: FeatureSettings | None = None, ext
         "class_feature_mean": model.class_feature_mean_.tolist(),
         "class_feature_std": model.class_feature_std_.tolist(),
         "class_count": model.class_count_.tolist(),
+        "class_modes": model.class_modes_.tolist(),
+        "class_mode_std": model.class_mode_std_.tolist(),
+        "class_mode_weight": model.class_mode_weight_.tolist(),
         "max_species": int(getattr(model, "max_species_", 2)),
         "base_models": base,
         "mega_models": len(model.mega_models_),
@@ -209,6 +212,9 @@ def load_model(path="default"):
     model.class_feature_mean_ = np.array(meta["class_feature_mean"], np.float32)
     model.class_feature_std_ = np.array(meta["class_feature_std"], np.float32)
     model.class_count_ = np.array(meta["class_count"], np.int64)
+    model.class_modes_ = np.array(meta["class_modes"], np.float32)
+    model.class_mode_std_ = np.array(meta["class_mode_std"], np.float32)
+    model.class_mode_weight_ = np.array(meta["class_mode_weight"], np.float32)
     base = []
     for item in meta["base_models"]:
         if "constant" in item:

@@ -68,6 +68,34 @@ def _columns(est, X, n_classes, cls):
     return out
 
 
+#: Feature-space modes kept per class for generative sampling: a class of a binary compound
+#: (CaF2: Ca and F sites) has several clusters whose mean lies in none of them.
+N_MODES = 4
+
+
+def _class_modes(X, y, n_classes, random_state):
+    """Per class: k-means centres, per-centre spreads and weights (k = N_MODES or fewer)."""
+    from sklearn.cluster import KMeans
+
+    d = X.shape[1]
+    modes = np.zeros((n_classes, N_MODES, d), np.float32)
+    spread = np.zeros((n_classes, N_MODES, d), np.float32)
+    weight = np.zeros((n_classes, N_MODES), np.float32)
+    for c in range(n_classes):
+        Xc = X[y == c]
+        k = min(N_MODES, len(np.unique(Xc, axis=0)))
+        if k <= 1:
+            modes[c, 0], spread[c, 0], weight[c, 0] = Xc.mean(0), Xc.std(0), 1.0
+            continue
+        km = KMeans(k, n_init=3, random_state=random_state).fit(Xc)
+        for j in range(k):
+            member = Xc[km.labels_ == j]
+            modes[c, j] = member.mean(0)
+            spread[c, j] = member.std(0)
+            weight[c, j] = len(member) / len(Xc)
+    return modes, spread, weight
+
+
 def _softmax(S, temperature):
     Z = S / temperature
     Z -= Z.max(axis=1, keepdims=True)
@@ -141,6 +169,8 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.class_count_ = np.bincount(y_enc, minlength=n_classes)
         self.class_feature_mean_ = np.stack([X[y_enc == c].mean(axis=0) for c in range(n_classes)])
         self.class_feature_std_ = np.stack([X[y_enc == c].std(axis=0) for c in range(n_classes)])
+        self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = _class_modes(
+            X, y_enc, n_classes, self.random_state)
         F = self._fit_level0(X, y_enc)
         self.mega_models_ = self._fit_level1(F, y_enc)
         return self
