@@ -162,6 +162,45 @@ def _add_bench_model(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
+# ---- extension (model room): extend | bench extension
+
+
+@command
+def _add_extend(sub) -> None:
+    p = sub.add_parser("extend", help="teach a model a new structure class from a small fraction of new data")
+    p.add_argument("model", help="model file, or 'default'")
+    p.add_argument("data", nargs="+", help="reference .nc file(s) or trajectories of the new class")
+    p.add_argument("--name", required=True, help="name of the new class, e.g. graphite")
+    p.add_argument("-o", "--output", required=True, help="new model file")
+    p.add_argument("--fraction", type=float, default=0.02, help="fraction of the new data used (default 0.02)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--retrain-existing", action="store_true",
+                   help="refit every class model on the samples (the paper's scheme) instead of adding one")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    def run(args):
+        from lessdask.model.extension import extend
+
+        _print_json(extend(args.model, args.name, args.data, args.output, fraction=args.fraction, seed=args.seed,
+                           retrain_existing=args.retrain_existing, overwrite=args.overwrite))
+
+    p.set_defaults(func=run)
+
+
+@bench_command
+def _add_bench_extension(bench_sub) -> None:
+    p = bench_sub.add_parser("extension", help="graphite by extension vs full retrain: accuracy, time, data (Fig. 4)")
+    p.add_argument("--figures", default="extension-figures", metavar="DIR", help="where to write the PNGs")
+    p.add_argument("--json", metavar="PATH")
+
+    def run(args):
+        from lessdask.bench.extension import bench_extension
+
+        _print_json(bench_extension(figures=args.figures, json_path=args.json))
+
+    p.set_defaults(func=run)
+
+
 # ---- pipeline room: demo | classify | bench classify
 
 

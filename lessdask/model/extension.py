@@ -195,3 +195,79 @@ def _add_class_model(model, name, X, target, X_class):
     new.class_feature_std_ = np.vstack([model.class_feature_std_, X_class.std(0)])
     new.class_count_ = np.append(model.class_count_, len(X_class))
     return new, time.perf_counter() - t
+
+
+def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
+    """Features of the new class from files: a reference data set or trajectories.
+
+    Parameters
+    ----------
+    data : sequence of str or Path
+        NetCDF reference sets written by ``lessdask reference build`` (the samples labelled
+        ``name`` are used), or trajectory files lessdask reads (every atom of every frame is
+        taken to be of the new class).
+    name : str
+        The new class.
+    settings : FeatureSettings, optional
+        Feature settings of the model being extended (trajectories are featurised with them).
+    """
+    from pathlib import Path
+
+    from lessdask.features import compute_features, species_codes
+    from lessdask.trajectory import open_universe, species_of
+
+    parts = []
+    for item in data:
+        p = Path(item)
+        if p.suffix == ".nc":
+            from lessdask.reference.dataset import load_reference
+
+            ds = load_reference("all", path=p)
+            sel = (ds.structure.values == name) & (ds.split.values == "train")
+            if not sel.any():
+                raise InputError(f"{p} has no training samples labelled {name!r}")
+            parts.append(ds.features.values[sel])
+        else:
+            u = open_universe(p)
+            codes = species_codes(species_of(u.atoms), u.atoms.n_atoms)
+            for ts in u.trajectory:
+                X, _ = compute_features(u.atoms.positions, ts.dimensions, codes, settings=settings,
+                                        where=f"frame {ts.frame} of {p}")
+                parts.append(X)
+    if not parts:
+        raise InputError("no data given for the new class")
+    return np.vstack(parts).astype(np.float32)
+
+
+def extend(model, name: str, data, output, fraction: float = 0.02, seed: int = 0,
+           retrain_existing: bool = False, overwrite: bool = False, client=None) -> dict:
+    """Extend a model file with a new class from data files and save the result.
+
+    Parameters
+    ----------
+    model : str or Path
+        Model file, or ``"default"``.
+    name : str
+        New class name.
+    data : sequence of str or Path
+        See :func:`load_new_class_features`.
+    output : str or Path
+        New model file.
+    fraction, seed, retrain_existing, client
+        See :func:`extend_model`.
+    overwrite : bool
+        Replace an existing output file.
+
+    Returns
+    -------
+    dict
+        Output path, class list, samples used, timings, sampler acceptance.
+    """
+    from lessdask.model.files import load_model, save_model
+
+    base = load_model(model)
+    X = load_new_class_features(data, name, settings=base.feature_settings_)
+    new, info = extend_model(base, name, X, fraction=fraction, seed=seed, client=client,
+                             retrain_existing=retrain_existing, return_info=True)
+    save_model(new, output, feature_settings=base.feature_settings_, overwrite=overwrite)
+    return {"output": str(output), "classes": list(map(str, new.classes_)), **info}

@@ -1,0 +1,116 @@
+"""``lessdask bench extension``: graphite taught by extension vs a full retrain (paper Figure 4)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _accuracy(model, X, y):
+    return float(np.mean(model.predict(X) == y))
+
+
+def graphite_fcc_interface(seed=0):
+    """A free-standing fcc Au block beside a graphite block (thermal noise 0.08 Å), 3 Å apart."""
+    from lessdask.reference import build_crystal
+
+    rng = np.random.default_rng(seed)
+    au = build_crystal("fcc", (5, 6, 6))
+    gr = build_crystal("graphite", (8, 5, 4))
+    p_au = au.positions
+    p_gr = gr.positions + [p_au[:, 0].max() + 3.0, 0, 0]
+    p_gr[:, 1:] *= (p_au[:, 1:].max(0) / np.maximum(p_gr[:, 1:].max(0), 1e-9)).clip(max=1.0)
+    pos = np.vstack([p_au, p_gr]) + rng.normal(0, 0.08, (au.n_atoms + gr.n_atoms, 3))
+    species = np.array(["Au"] * au.n_atoms + ["C"] * gr.n_atoms)
+    return pos, species
+
+
+def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, seed=0) -> dict:
+    """Extend the default model with graphite from 2 % of the graphite reference data.
+
+    Compares with a full retrain on all crystal and graphite training data: held-out
+    graphite accuracy, held-out accuracy of the original classes, time and data used.
+    Writes ``time_and_data.png`` (Figure 4c) and ``graphite_fcc_interface.png`` (Figure 4b).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessdask.analysis import class_color
+    from lessdask.features import compute_features
+    from lessdask.model import LESSClassifier, load_model
+    from lessdask.model.extension import extend_model
+    from lessdask.reference.dataset import load_reference
+
+    base = load_model("default")
+    g = load_reference("graphite")
+    c = load_reference("crystals")
+    g_train = (g.structure.values == "graphite") & (g.split.values == "train")
+    g_test = (g.structure.values == "graphite") & (g.split.values != "train")
+    c_test = c.split.values == "val_config"
+    Xg, Xc, yc = g.features.values[g_test], c.features.values[c_test], c.structure.values[c_test]
+    out = {"old_classes_before": _accuracy(base, Xc, yc)}
+
+    t = time.perf_counter()
+    ext, info = extend_model(base, "graphite", g.features.values[g_train], fraction=fraction, seed=seed,
+                             return_info=True)
+    out["extension"] = {"seconds": round(time.perf_counter() - t, 2), "new_samples_used": info["new_samples_used"],
+                        "samples_trained_on": info["samples_per_class"] * (len(base.classes_) + 1),
+                        "graphite_accuracy": _accuracy(ext, Xg, "graphite"),
+                        "old_classes_accuracy": _accuracy(ext, Xc, yc), "sampler_acceptance": info["acceptance"]}
+    t = time.perf_counter()
+    ext2, info2 = extend_model(base, "graphite", g.features.values[g_train], fraction=fraction, seed=seed,
+                               retrain_existing=True, return_info=True)
+    out["extension_retrain_existing"] = {"seconds": round(time.perf_counter() - t, 2),
+                                         "graphite_accuracy": _accuracy(ext2, Xg, "graphite"),
+                                         "old_classes_accuracy": _accuracy(ext2, Xc, yc)}
+    # full retrain: every class from scratch on all training data, graphite included
+    c_train = c.split.values == "train"
+    X_all = np.vstack([c.features.values[c_train], g.features.values[g_train]])
+    y_all = np.concatenate([c.structure.values[c_train], ["graphite"] * int(g_train.sum())])
+    t = time.perf_counter()
+    full = LESSClassifier(preset=base.preset).fit(X_all, y_all)
+    out["full_retrain"] = {"seconds": round(time.perf_counter() - t, 2), "samples_trained_on": int(len(y_all)),
+                           "graphite_accuracy": _accuracy(full, Xg, "graphite"),
+                           "old_classes_accuracy": _accuracy(full, Xc, yc)}
+    out["time_ratio_extension_vs_full"] = round(out["extension"]["seconds"] / out["full_retrain"]["seconds"], 3)
+    out["old_classes_loss_points"] = round(100 * (out["old_classes_before"] - out["extension"]["old_classes_accuracy"]), 3)
+
+    d = Path(figures)
+    d.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+    names = ["extension\n(2 % of graphite)", "full retrain"]
+    axes[0].bar(names, [out["extension"]["seconds"], out["full_retrain"]["seconds"]], color=["tab:green", "0.5"])
+    axes[0].set_ylabel("training time (s)")
+    axes[1].bar(names, [out["extension"]["samples_trained_on"], out["full_retrain"]["samples_trained_on"]],
+                color=["tab:green", "0.5"])
+    axes[1].set_ylabel("atoms trained on")
+    fig.suptitle("Adding graphite: extension vs full retrain")
+    fig.tight_layout()
+    fig.savefig(d / "time_and_data.png", dpi=120)
+    plt.close(fig)
+
+    pos, species = graphite_fcc_interface(seed)
+    X, _ = compute_features(pos, None, species, settings=base.feature_settings_)
+    labels = ext.predict(X)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    front = pos[:, 1] < np.median(pos[:, 1])
+    for name in sorted(set(labels)):
+        sel = (labels == name) & front
+        ax.scatter(pos[sel, 0], pos[sel, 2], s=6, color=class_color(name), label=f"{name} ({np.mean(labels == name):.0%})")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("z (Å)")
+    ax.set_aspect("equal")
+    ax.set_title("Au (fcc) beside graphite, classified by the extended model (free surfaces)")
+    ax.legend(markerscale=3, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    fig.savefig(d / "graphite_fcc_interface.png", dpi=120)
+    plt.close(fig)
+    out["figures"] = [str(d / "time_and_data.png"), str(d / "graphite_fcc_interface.png")]
+    if json_path:
+        Path(json_path).write_text(json.dumps(out, indent=2))
+    return out
