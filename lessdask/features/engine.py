@@ -128,7 +128,9 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
     l_index[l_list] = np.arange(l_list.size)
     incomplete = np.zeros(targets.size, np.bool_)
 
-    # first search radius from the density; widened only for atoms that need it
+    # first search radius from the density; widened only for atoms that need it (so results
+    # never depend on it). Probing atoms for a tighter radius was tried: slower (the redo pass
+    # for the few atoms beyond it costs more than the smaller neighbourhoods save).
     est = (3.0 * s.n_nearest / (4.0 * math.pi * n / volume)) ** (1.0 / 3.0)
     radius = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
     pending = None  # rows still to do; None: all of them
@@ -144,8 +146,10 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
         rows = np.arange(targets.size) if pending is None else pending
         tsorted, trow = targets_in_cell_order(rank, targets[rows], n)
         trow = rows[trow]
+        cell_lin = (cell_sorted[tsorted, 0] * ncell[1] + cell_sorted[tsorted, 1]) * ncell[2] + cell_sorted[tsorted, 2]
+        run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
         steinhardt_features(
-            cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow,
+            cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
             radius, s.max_cutoff, s.n_nearest, s.padding,
             l_index, l_list, a_inv, a_tab, pmm, features, counts, cutoffs, incomplete,
         )

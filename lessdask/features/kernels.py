@@ -123,25 +123,18 @@ def _axis_images(c, m, n, wrapped, shift):
         shift[o] = (u - w) // n
 
 
-@njit(cache=True, fastmath=True)
-def _one_atom(
-    k, row, cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted,
-    radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
-    out, out_count, out_cutoff, out_incomplete,
-    best, cand, cand_other, wrapped, shifts, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
-):
+@njit(cache=True)
+def _gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mrange, H, wrapped, shifts,
+                            gx, gy, gz, gs):
+    """Copy the atoms of every (cell, periodic image) within reach of ``cell`` into flat buffers.
+
+    All atoms of one cell share this neighbourhood, so it is gathered once per cell and then
+    scanned as contiguous arrays, which the compiler vectorises.
+    """
     n1, n2 = ncell[1], ncell[2]
-    nl = l_list.shape[0]
-    lmax = a_tab.shape[0] - 1
-    r2max = radius * radius
-    xi, yi, zi = cart_sorted[k, 0], cart_sorted[k, 1], cart_sorted[k, 2]
-    si = species_sorted[k]
     for d in range(3):
-        _axis_images(cell_sorted[k, d], mrange[d], ncell[d], wrapped[d], shifts[d])
-    for p in range(n_nearest):
-        best[p] = 1e300
-    found = 0
-    # pass over neighbour cells: candidates within the search radius, n_nearest smallest
+        _axis_images(cell[d], mrange[d], ncell[d], wrapped[d], shifts[d])
+    ng = 0
     for ox in range(2 * mrange[0] + 1):
         wx = wrapped[0, ox]
         sx = shifts[0, ox]
@@ -151,133 +144,161 @@ def _one_atom(
             for oz in range(2 * mrange[2] + 1):
                 wz = wrapped[2, oz]
                 sz = shifts[2, oz]
-                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0] - xi
-                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1] - yi
-                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2] - zi
+                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
+                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
+                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
                 c = (wx * n1 + wy) * n2 + wz
                 for j in range(start[c], start[c + 1]):
-                    dx = cart_sorted[j, 0] + shx
-                    dy = cart_sorted[j, 1] + shy
-                    dz = cart_sorted[j, 2] + shz
-                    r2 = dx * dx + dy * dy + dz * dz
-                    if r2 > r2max or r2 < eps2:
-                        continue
-                    cand[found, 0] = dx
-                    cand[found, 1] = dy
-                    cand[found, 2] = dz
-                    cand[found, 3] = r2
-                    cand_other[found] = species_sorted[j] != si
-                    found += 1
-                    if r2 < best[n_nearest - 1]:
-                        p = n_nearest - 1
-                        while p > 0 and best[p - 1] > r2:
-                            best[p] = best[p - 1]
-                            p -= 1
-                        best[p] = r2
-    kk = min(found, n_nearest)
-    for f in range(out.shape[1]):
-        out[row, f] = 0.0
-    out_count[row] = 0
-    out_cutoff[row] = 0.0
-    out_incomplete[row] = False
-    if kk == 0:
-        out_incomplete[row] = can_widen
-        return
-    mean = 0.0
-    for p in range(kk):
-        mean += math.sqrt(best[p])
-    rc = padding * mean / kk
-    if can_widen and (found < n_nearest or rc > radius):
-        out_incomplete[row] = True
-        return
-    if rc > radius:
-        rc = radius
-    out_cutoff[row] = rc
-    rc2 = rc * rc
-    # gather the bonds inside the adaptive cutoff as unit vectors (structure of arrays)
-    n_all = 0
-    n_other = 0
-    for b in range(found):
-        r2 = cand[b, 3]
-        if r2 > rc2:
+                    gx[ng] = cart_sorted[j, 0] + shx
+                    gy[ng] = cart_sorted[j, 1] + shy
+                    gz[ng] = cart_sorted[j, 2] + shz
+                    gs[ng] = species_sorted[j]
+                    ng += 1
+    return ng
+
+
+@njit(cache=True, fastmath=True)
+def _atoms_of_cell(
+    k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
+    radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
+    out, out_count, out_cutoff, out_incomplete,
+    best, cand, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
+):
+    nl = l_list.shape[0]
+    lmax = a_tab.shape[0] - 1
+    r2max = radius * radius
+    for k in range(k0, k1):
+        row = trow[k]
+        s = tsorted[k]
+        xi, yi, zi = cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2]
+        si = species_sorted[s]
+        for b in range(ng):  # vectorised: squared distances to the whole neighbourhood
+            dx = gx[b] - xi
+            dy = gy[b] - yi
+            dz = gz[b] - zi
+            r2buf[b] = dx * dx + dy * dy + dz * dz
+        for p in range(n_nearest):
+            best[p] = 1e300
+        found = 0
+        for b in range(ng):  # branch-free compaction of the candidates inside the radius
+            r2 = r2buf[b]
+            cand[found] = b
+            found += (r2 <= r2max) & (r2 >= eps2)
+        for q in range(found):
+            r2 = r2buf[cand[q]]
+            if r2 < best[n_nearest - 1]:
+                p = n_nearest - 1
+                while p > 0 and best[p - 1] > r2:
+                    best[p] = best[p - 1]
+                    p -= 1
+                best[p] = r2
+        kk = min(found, n_nearest)
+        for f in range(out.shape[1]):
+            out[row, f] = 0.0
+        out_count[row] = 0
+        out_cutoff[row] = 0.0
+        out_incomplete[row] = False
+        if kk == 0:
+            out_incomplete[row] = can_widen
             continue
-        inv = 1.0 / math.sqrt(r2)
-        bx[n_all] = cand[b, 2] * inv
-        bu[n_all] = cand[b, 0] * inv
-        bv[n_all] = cand[b, 1] * inv
-        if cand_other[b]:
-            bo[n_all] = 1.0
-            n_other += 1
-        else:
-            bo[n_all] = 0.0
-        wr[n_all] = 1.0
-        wi[n_all] = 0.0
-        n_all += 1
-    # Y_lm = P~_lm(x) (u + iv)^m, summed over bonds; loops ordered so the bond loop vectorises
-    for m in range(lmax + 1):
-        if m > 0:
-            for b in range(n_all):
-                t = wr[b] * bu[b] - wi[b] * bv[b]
-                wi[b] = wr[b] * bv[b] + wi[b] * bu[b]
-                wr[b] = t
-        for b in range(n_all):
-            p1[b] = pmm[m]
-            p2[b] = 0.0
-        for l in range(m, lmax + 1):
-            if l > m:
-                al = a_tab[l, m]
-                ai = a_inv[l - 1, m]
-                for b in range(n_all):
-                    p = al * (bx[b] * p1[b] - p2[b] * ai)
-                    p2[b] = p1[b]
-                    p1[b] = p
-            li = l_index[l]
-            if li < 0:
+        mean = 0.0
+        for p in range(kk):
+            mean += math.sqrt(best[p])
+        rc = padding * mean / kk
+        if can_widen and (found < n_nearest or rc > radius):
+            out_incomplete[row] = True
+            continue
+        if rc > radius:
+            rc = radius
+        out_cutoff[row] = rc
+        rc2 = rc * rc
+        # the bonds inside the adaptive cutoff as unit vectors (structure of arrays)
+        n_all = 0
+        n_other = 0
+        for q in range(found):
+            b = cand[q]
+            r2 = r2buf[b]
+            if r2 > rc2:
                 continue
-            s_re = 0.0
-            s_im = 0.0
-            for b in range(n_all):
-                s_re += p1[b] * wr[b]
-                s_im += p1[b] * wi[b]
-            qre[li, m] = s_re
-            qim[li, m] = s_im
-            if n_other > 0:
-                o_re = 0.0
-                o_im = 0.0
+            inv = 1.0 / math.sqrt(r2)
+            bx[n_all] = (gz[b] - zi) * inv
+            bu[n_all] = (gx[b] - xi) * inv
+            bv[n_all] = (gy[b] - yi) * inv
+            if gs[b] != si:
+                bo[n_all] = 1.0
+                n_other += 1
+            else:
+                bo[n_all] = 0.0
+            wr[n_all] = 1.0
+            wi[n_all] = 0.0
+            n_all += 1
+        # Y_lm = P~_lm(x) (u + iv)^m, summed over bonds; loops ordered so the bond loop vectorises
+        for m in range(lmax + 1):
+            if m > 0:
                 for b in range(n_all):
-                    o_re += p1[b] * wr[b] * bo[b]
-                    o_im += p1[b] * wi[b] * bo[b]
-                ore[li, m] = o_re
-                oim[li, m] = o_im
-    out_count[row] = n_all
-    for li in range(nl):
-        l = l_list[li]
-        s_all = qre[li, 0] * qre[li, 0] + qim[li, 0] * qim[li, 0]
-        s_oth = ore[li, 0] * ore[li, 0] + oim[li, 0] * oim[li, 0]
-        for m in range(1, l + 1):
-            s_all += 2.0 * (qre[li, m] * qre[li, m] + qim[li, m] * qim[li, m])
-            s_oth += 2.0 * (ore[li, m] * ore[li, m] + oim[li, m] * oim[li, m])
-        norm = FOUR_PI / (2.0 * l + 1.0)
-        if n_all > 0:
+                    t = wr[b] * bu[b] - wi[b] * bv[b]
+                    wi[b] = wr[b] * bv[b] + wi[b] * bu[b]
+                    wr[b] = t
+            for b in range(n_all):
+                p1[b] = pmm[m]
+                p2[b] = 0.0
+            for l in range(m, lmax + 1):
+                if l > m:
+                    al = a_tab[l, m]
+                    ai = a_inv[l - 1, m]
+                    for b in range(n_all):
+                        p = al * (bx[b] * p1[b] - p2[b] * ai)
+                        p2[b] = p1[b]
+                        p1[b] = p
+                li = l_index[l]
+                if li < 0:
+                    continue
+                s_re = 0.0
+                s_im = 0.0
+                for b in range(n_all):
+                    s_re += p1[b] * wr[b]
+                    s_im += p1[b] * wi[b]
+                qre[li, m] = s_re
+                qim[li, m] = s_im
+                if n_other > 0:
+                    o_re = 0.0
+                    o_im = 0.0
+                    for b in range(n_all):
+                        o_re += p1[b] * wr[b] * bo[b]
+                        o_im += p1[b] * wi[b] * bo[b]
+                    ore[li, m] = o_re
+                    oim[li, m] = o_im
+        out_count[row] = n_all
+        for li in range(nl):
+            l = l_list[li]
+            s_all = qre[li, 0] * qre[li, 0] + qim[li, 0] * qim[li, 0]
+            for m in range(1, l + 1):
+                s_all += 2.0 * (qre[li, m] * qre[li, m] + qim[li, m] * qim[li, m])
+            norm = FOUR_PI / (2.0 * l + 1.0)
             out[row, li] = math.sqrt(norm * s_all) / n_all
-        if n_other > 0:
-            out[row, nl + li] = math.sqrt(norm * s_oth) / n_other
+            if n_other > 0:
+                s_oth = ore[li, 0] * ore[li, 0] + oim[li, 0] * oim[li, 0]
+                for m in range(1, l + 1):
+                    s_oth += 2.0 * (ore[li, m] * ore[li, m] + oim[li, m] * oim[li, m])
+                out[row, nl + li] = math.sqrt(norm * s_oth) / n_other
 
 
 @njit(parallel=True, cache=True)
 def steinhardt_features(
     cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted,
-    tsorted, trow, radius, max_cutoff, n_nearest, padding,
+    tsorted, trow, run_start, radius, max_cutoff, n_nearest, padding,
     l_index, l_list, a_inv, a_tab, pmm, out, out_count, out_cutoff, out_incomplete,
 ):
     """Features of the target atoms (positions ``tsorted`` in the cell-ordered arrays).
 
-    For target k, writes row ``trow[k]`` of ``out[:, :nl]`` (all neighbours) and ``out[k, nl:]`` (other-species neighbours),
-    ``out_count[k]``, ``out_cutoff[k]``; sets ``out_incomplete[k]`` when the search
-    ``radius`` was too small to decide the adaptive cutoff (the caller widens it).
-    Work is split in blocks so that each thread allocates its scratch buffers once.
+    Targets come in runs sharing a cell (``run_start``); each run gathers its neighbourhood
+    once. For target k, writes row ``trow[k]`` of ``out[:, :nl]`` (all neighbours) and
+    ``out[:, nl:]`` (other-species neighbours), ``out_count``, ``out_cutoff``; sets
+    ``out_incomplete`` when the search ``radius`` was too small to decide the adaptive
+    cutoff (the caller widens it). Work is split in blocks of runs so that each thread
+    allocates its scratch buffers once.
     """
-    nt = tsorted.shape[0]
+    n_runs = run_start.shape[0] - 1
     nl = l_list.shape[0]
     lmax = a_tab.shape[0] - 1
     eps2 = COINCIDENT * COINCIDENT
@@ -286,13 +307,17 @@ def steinhardt_features(
     for c in range(start.shape[0] - 1):
         occupancy = max(occupancy, start[c + 1] - start[c])
     n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
-    capacity = max(1, min(occupancy * n_images, cart_sorted.shape[0] * n_images))
+    capacity = max(1, occupancy * n_images)
     mmax = max(mrange[0], max(mrange[1], mrange[2]))
-    n_blocks = min(nt, 256)
-    for b in prange(n_blocks):
+    n_blocks = min(n_runs, 256)
+    for blk in prange(n_blocks):
+        gx = np.empty(capacity)
+        gy = np.empty(capacity)
+        gz = np.empty(capacity)
+        gs = np.empty(capacity, species_sorted.dtype)
+        r2buf = np.empty(capacity)
         best = np.empty(n_nearest)
-        cand = np.empty((capacity, 4))
-        cand_other = np.empty(capacity, np.bool_)
+        cand = np.empty(capacity, np.int64)
         wrapped = np.empty((3, 2 * mmax + 1), np.int64)
         shifts = np.empty((3, 2 * mmax + 1), np.int64)
         qre = np.empty((nl, lmax + 1))
@@ -307,11 +332,14 @@ def steinhardt_features(
         wi = np.empty(capacity)
         p1 = np.empty(capacity)
         p2 = np.empty(capacity)
-        for k in range(b * nt // n_blocks, (b + 1) * nt // n_blocks):
-            _one_atom(
-                tsorted[k], trow[k], cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted,
-                radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
-                out, out_count, out_cutoff, out_incomplete,
-                best, cand, cand_other, wrapped, shifts, qre, qim, ore, oim,
-                bx, bu, bv, bo, wr, wi, p1, p2,
-            )
+        for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
+            k0 = run_start[run]
+            ng = _gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
+                                         mrange, H, wrapped, shifts, gx, gy, gz, gs)
+            _atoms_of_cell(
+                    k0, run_start[run + 1], tsorted, trow, cart_sorted, species_sorted,
+                    ng, gx, gy, gz, gs, r2buf,
+                    radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
+                    out, out_count, out_cutoff, out_incomplete,
+                    best, cand, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
+                )
