@@ -75,13 +75,34 @@ def _frame_positions(u, frame: int, files: str):
     return ts, u.atoms.positions
 
 
+def _write_region(store, fb, ac, options, labels, proba, feats, pos_out, times, dims):
+    """Write one task's region, then its completion marker (atomically, after the data)."""
+    import zarr
+
+    n_f, n_a = labels.shape
+    g = zarr.open_group(store, mode="r+")
+    fs = slice(fb * options["fpt"], fb * options["fpt"] + n_f)
+    as_ = slice(ac * options["apc"], ac * options["apc"] + n_a)
+    g["label"][fs, as_] = labels
+    g["probability"][fs, as_, :] = proba
+    if feats is not None:
+        g["features"][fs, as_, :] = feats
+    if pos_out is not None:
+        g["position"][fs, as_, :] = pos_out
+    if ac == 0:
+        g["time"][fs] = times
+        g["dimensions"][fs, :] = dims
+    marker = Path(store) / _TASKS_DIR / f"{fb}-{ac}.done"
+    tmp = marker.with_suffix(f".{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps({"frame_block": fb, "atom_chunk": ac}))
+    os.replace(tmp, marker)  # the marker exists only once the data are written
+
+
 def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms, fb, ac, options):
     """Classify one (frame block, atom chunk) and write its region of the store.
 
     Returns a receipt (a small dict); no per-atom data goes back to the client.
     """
-    import zarr
-
     from lessdask.features import compute_features, species_codes
 
     t0 = time.perf_counter()
@@ -120,24 +141,15 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
             pos_out[i] = pos[atoms]
         times[i] = ts.time
         dims[i] = ts.dimensions if ts.dimensions is not None else np.zeros(6)
-    g = zarr.open_group(store, mode="r+")
-    fs = slice(fb * options["fpt"], fb * options["fpt"] + n_f)
-    as_ = slice(ac * options["apc"], ac * options["apc"] + n_a)
-    g["label"][fs, as_] = labels
-    g["probability"][fs, as_, :] = proba
-    if feats is not None:
-        g["features"][fs, as_, :] = feats
-    if pos_out is not None:
-        g["position"][fs, as_, :] = pos_out
-    if ac == 0:
-        g["time"][fs] = times
-        g["dimensions"][fs, :] = dims
+    try:
+        _write_region(store, fb, ac, options, labels, proba, feats, pos_out, times, dims)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write results to {store} ({exc.strerror or exc}); free space or fix permissions, "
+            "then rerun with --resume (finished chunks are kept)"
+        ) from None
     receipt = {"frame_block": fb, "atom_chunk": ac, "frames": n_f, "atoms": n_a,
                "seconds": round(time.perf_counter() - t0, 4)}
-    marker = Path(store) / _TASKS_DIR / f"{fb}-{ac}.done"
-    tmp = marker.with_suffix(f".{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(receipt))
-    os.replace(tmp, marker)  # atomic: the marker exists only once the data are written
     return receipt
 
 
@@ -329,8 +341,12 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         if resuming:
             plan = _resume_plan(path, plan, attrs, atoms_per_chunk, frames_per_task)
         else:
-            _create_store(path, plan, u.atoms.ids[atoms], list(map(str, mdl.classes_)), mdl.feature_settings_,
-                          attrs, save_features, save_positions)
+            try:
+                _create_store(path, plan, u.atoms.ids[atoms], list(map(str, mdl.classes_)), mdl.feature_settings_,
+                              attrs, save_features, save_positions)
+            except OSError as exc:
+                raise StoreError(f"cannot create the results store {path} ({exc.strerror or exc}); "
+                                 "choose a writable location with free space") from None
         import xarray as xr
 
         with xr.open_zarr(path, consolidated=True) as existing:
@@ -351,7 +367,10 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         errors = _wait(futures, len(todo), progress)
     if errors:
         raise errors[0]
-    _mark_complete(path)
+    try:
+        _mark_complete(path)
+    except OSError as exc:
+        raise StoreError(f"cannot finish {path} ({exc.strerror or exc}); free space, then rerun with --resume") from None
     if cut is not None:
         raise InputError(
             f"frame {cut} of {files} is incomplete (the file ends in the middle of it: truncated); "

@@ -24,6 +24,8 @@ def write_benchmark_trajectory(directory, n_atoms=256_000, n_frames=8, seed=0):
     u.add_TopologyAttr("type", ["1"] * n)
     u.add_TopologyAttr("mass", [63.546] * n)
     u.add_TopologyAttr("id", np.arange(1, n + 1))
+    for attr in ("bonds", "angles", "dihedrals", "impropers"):  # the DATA writer asks for them
+        u.add_TopologyAttr(attr, [])
     u.dimensions = dims
     u.atoms.positions = pos
     d = Path(directory)
