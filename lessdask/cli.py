@@ -277,7 +277,7 @@ def _add_bench_classify(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
-# ---- analysis room: fractions
+# ---- analysis room: fractions | profile | interface
 
 
 @command
@@ -292,6 +292,40 @@ def _add_fractions(sub) -> None:
         from lessdask.analysis import fractions_report
 
         print(fractions_report(args.results, method=args.method, csv=args.csv, png=args.png))
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_profile(sub) -> None:
+    p = sub.add_parser("profile", help="layer profile of class probabilities and labels along x, y or z (PNG)")
+    p.add_argument("results", help="results store written with --save-positions")
+    p.add_argument("--axis", choices=["x", "y", "z"], default="z")
+    p.add_argument("--bins", type=int, default=50)
+    p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.profile-AXIS.png)")
+
+    def run(args):
+        from lessdask.analysis import profile_report
+
+        print(profile_report(args.results, axis=args.axis, bins=args.bins, png=args.png))
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_interface(sub) -> None:
+    p = sub.add_parser("interface", help="position of the front between two classes over time, with its velocity")
+    p.add_argument("results", help="results store written with --save-positions")
+    p.add_argument("--axis", choices=["x", "y", "z"], default="z")
+    p.add_argument("--between", nargs=2, default=["fcc", "AM"], metavar=("A", "B"))
+    p.add_argument("--bins", type=int, default=50)
+    p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.interface.png)")
+
+    def run(args):
+        from lessdask.analysis import interface_report
+
+        print(interface_report(args.results, axis=args.axis, between=tuple(args.between), bins=args.bins,
+                               png=args.png))
 
     p.set_defaults(func=run)
 
