@@ -104,6 +104,7 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
     Returns a receipt (a small dict); no per-atom data goes back to the client.
     """
     from lessdask.features import compute_features, species_codes
+    from lessdask.trajectory import frame_box
 
     t0 = time.perf_counter()
     _one_thread_per_worker()
@@ -125,7 +126,7 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
         where = f"frame {frame} of {files}"
         box = None
         if options["pbc"]:
-            box = ts.dimensions
+            box = frame_box(u, frame)
             if box is None or not np.all(np.isfinite(box)) or np.any(np.asarray(box[:3]) <= 0):
                 raise InputError(
                     f"{where} has no usable periodic box ({None if box is None else box.tolist()}); give a file "
@@ -140,7 +141,7 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
         if pos_out is not None:
             pos_out[i] = pos[atoms]
         times[i] = ts.time
-        dims[i] = ts.dimensions if ts.dimensions is not None else np.zeros(6)
+        dims[i] = box if box is not None else np.zeros(6)
     try:
         _write_region(store, fb, ac, options, labels, proba, feats, pos_out, times, dims)
     except OSError as exc:

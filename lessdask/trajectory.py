@@ -194,3 +194,36 @@ def truncated_frame(universe) -> int | None:
     if any(line.strip() for line in tail):
         return reader.n_frames
     return None
+
+
+def frame_box(universe, frame: int):
+    """The periodic box of a frame as MDAnalysis ``dimensions``, or None.
+
+    MDAnalysis' XYZ reader ignores the ``Lattice="..."`` of extended XYZ comment lines; it is
+    read here so extended XYZ files are periodic as written.
+    """
+    ts = universe.trajectory.ts
+    if ts.dimensions is not None:
+        return ts.dimensions
+    reader = universe.trajectory
+    if getattr(reader, "format", None) not in ("XYZ",) or not hasattr(reader, "_offsets"):
+        return None
+    import re
+
+    from MDAnalysis.lib.mdamath import triclinic_box
+    from MDAnalysis.lib.util import anyopen
+
+    with anyopen(reader.filename) as f:
+        f.seek(reader._offsets[frame])
+        f.readline()
+        comment = f.readline()
+    if isinstance(comment, bytes):
+        comment = comment.decode(errors="replace")
+    m = re.search(r'Lattice\s*=\s*"([^"]+)"', comment)
+    if not m:
+        return None
+    v = np.array(m.group(1).split(), float).reshape(3, 3)
+    pbc = re.search(r'pbc\s*=\s*"([^"]+)"', comment)
+    if pbc and not all(x.upper().startswith("T") for x in pbc.group(1).split()):
+        return None
+    return triclinic_box(v[0], v[1], v[2])

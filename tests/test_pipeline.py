@@ -227,3 +227,18 @@ def test_output_path_that_is_a_file_is_refused(tmp_path, dump_file, client):
     with pytest.raises(StoreError, match="is a file"):
         _run(dump_file, f, client)
     assert f.read_text() == "not a store"
+
+
+def test_extended_xyz_with_lattice_is_read_as_periodic(tmp_path, crystal_frames, reference_store, client):
+    frames, types, dims = crystal_frames
+    path = tmp_path / "run.extxyz"
+    with open(path, "w") as f:
+        for pos, d in zip(frames, dims):
+            f.write(f"{len(pos)}\nLattice=\"{d[0]} 0 0 0 {d[1]} 0 0 0 {d[2]}\" Properties=species:S:1:pos:R:3 "
+                    "pbc=\"T T T\"\n")
+            f.writelines(f"Au {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in pos)
+    out = tmp_path / "xyz.zarr"
+    classify(path, output=out, client=client, progress=False)
+    ds = xr.open_zarr(out)
+    np.testing.assert_allclose(ds["dimensions"].values[0, :3], dims[0][:3], rtol=1e-6)
+    np.testing.assert_array_equal(ds["label"].values, xr.open_zarr(reference_store)["label"].values)
