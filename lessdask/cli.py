@@ -265,14 +265,16 @@ def _add_classify(sub) -> None:
 @bench_command
 def _add_bench_classify(bench_sub) -> None:
     p = bench_sub.add_parser("classify", help="end-to-end throughput and memory of classify, 1 vs 2 workers")
-    p.add_argument("--atoms", type=int, default=256_000, help="atoms per frame (default 256,000)")
-    p.add_argument("--frames", type=int, default=8, help="frames (default 8)")
+    p.add_argument("--atoms", type=int, default=1_000_000, help="atoms per frame (default 1,000,000)")
+    p.add_argument("--frames", type=int, default=10, help="frames (default 10)")
+    p.add_argument("--long-frames", type=int, default=40, help="frames of the memory-flatness run (default 40)")
     p.add_argument("--json", metavar="PATH")
 
     def run(args):
         from lessdask.bench.classify import bench_classify
 
-        _print_json(bench_classify(n_atoms=args.atoms, n_frames=args.frames, json_path=args.json))
+        _print_json(bench_classify(n_atoms=args.atoms, n_frames=args.frames, long_frames=args.long_frames,
+                                   json_path=args.json))
 
     p.set_defaults(func=run)
 

@@ -77,11 +77,12 @@ def _run_on_cluster(workers, top, traj, tmp, name):
     return dt, peak
 
 
-def bench_classify(n_atoms=256_000, n_frames=8, json_path=None) -> dict:
+def bench_classify(n_atoms=1_000_000, n_frames=10, long_frames=40, json_path=None) -> dict:
     """Time ``classify`` on 1 and 2 workers against a serial in-process loop; report worker memory.
 
     Memory is bounded by the chunk, not the trajectory: the peak worker RSS of a run over
-    ``2 * n_frames`` frames is reported next to that of ``n_frames``.
+    ``long_frames`` frames is reported next to that of ``n_frames``. The trajectory is a
+    generated noisy fcc Cu crystal in LAMMPS data + DCD (binary) format.
     """
     from lessdask.model import load_model
 
@@ -103,9 +104,10 @@ def bench_classify(n_atoms=256_000, n_frames=8, json_path=None) -> dict:
         out["dask_1_worker_vs_serial"] = round(out["serial_seconds"] / out["workers_1"]["seconds"], 2)
         long_dir = Path(tmp) / "long"
         long_dir.mkdir()
-        top_l, traj_l = write_benchmark_trajectory(long_dir, n_atoms, 2 * n_frames)
+        top_l, traj_l = write_benchmark_trajectory(long_dir, n_atoms, long_frames)
         _, peak_long = _run_on_cluster(2, top_l, traj_l, tmp, "long")
-        out["peak_worker_rss_mb_2x_frames"] = round(peak_long)
+        out[f"peak_worker_rss_mb_{n_frames}_frames"] = out["workers_2"]["peak_worker_rss_mb"]
+        out[f"peak_worker_rss_mb_{long_frames}_frames"] = round(peak_long)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(out, f, indent=2)
