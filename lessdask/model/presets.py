@@ -68,7 +68,9 @@ PRESETS: dict[str, dict] = {
     },
     "fast": {
         "base_models": [],
-        "mega_model": {"name": "lightgbm", "params": {"n_estimators": 150, "num_leaves": 31, "learning_rate": 0.1}},
+        # 25 rounds at a high learning rate: 6x faster inference than 150 rounds at 0.1 for
+        # 0.06 points less held-out accuracy (README, "Speed")
+        "mega_model": {"name": "lightgbm", "params": {"n_estimators": 25, "num_leaves": 31, "learning_rate": 0.4}},
     },
 }
 
