@@ -53,12 +53,13 @@ def test_extended_model_learns_graphite_and_keeps_old_predictions(model, graphit
     X_new, X_test = graphite
     ext = extend_model(model, "graphite", X_new, fraction=0.02, seed=0)
     assert list(ext.classes_)[-1] == "graphite" and len(ext.classes_) == len(model.classes_) + 1
-    assert np.mean(ext.predict(X_test) == "graphite") > 0.98
+    assert np.mean(ext.predict(X_test) == "graphite") > 0.99
     ref = load_reference("crystals")
     X_old = ref.features.values[ref.split.values == "val_config"][::7]
-    changed = ext.predict(X_old) != model.predict(X_old)
-    assert np.all(ext.predict(X_old)[changed] == "graphite"), "old classes only ever lose atoms to graphite"
-    assert np.mean(ext.predict(X_old) == model.predict(X_old)) > 0.998
+    # kept class models only gain a few boosting rounds: old predictions barely move
+    assert np.mean(ext.predict(X_old) == model.predict(X_old)) > 0.99
+    y_old = ref.structure.values[ref.split.values == "val_config"][::7]
+    assert np.mean(ext.predict(X_old) == y_old) > np.mean(model.predict(X_old) == y_old) - 0.005
     path = save_model(ext, tmp_path / "ext.lessmodel")
     again = load_model(path)
     np.testing.assert_array_equal(again.predict(X_test[:500]), ext.predict(X_test[:500]))

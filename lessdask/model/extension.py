@@ -159,7 +159,7 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
                              "class_mode_weight_"):
                     getattr(new, attr)[i] = getattr(model, attr)[j]
     else:
-        new, t_fit = _add_class_model(model, name, X, (y == name).astype(np.float32), used)
+        new, t_fit = _add_class_model(model, name, X, y, used)
     new.feature_settings_ = getattr(model, "feature_settings_", None)
     new.max_species_ = getattr(model, "max_species_", 2)
     info = {"new_samples_used": int(min(k, len(X_new))), "samples_per_class": n,
@@ -170,8 +170,19 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
     return (new, info) if return_info else new
 
 
-def _add_class_model(model, name, X, target, X_class):
-    """A copy of ``model`` with one more mega model (class ``name``) trained on (X, target)."""
+#: Boosting rounds appended to each kept class model so that it learns to reject the new
+#: class (continued training: the old trees stay, old predictions barely move).
+UPDATE_ROUNDS = 10
+UPDATE_LEARNING_RATE = 0.1
+NEW_CLASS_PARAMS = {"n_estimators": 150, "num_leaves": 31, "learning_rate": 0.1}
+
+
+def _add_class_model(model, name, X, y, X_class):
+    """A copy of ``model`` with one more class model for ``name``, trained on the samples X, y.
+
+    The kept class models get ``UPDATE_ROUNDS`` more boosting rounds on the same samples
+    (continued training, not a refit), in which the new class counts as "not this class".
+    """
     import copy
     import time
 
@@ -183,9 +194,17 @@ def _add_class_model(model, name, X, target, X_class):
     F = model.transform_level0(X)
     params = {"verbose": -1, "n_jobs": 1, "random_state": model.random_state,
               **model.spec_["mega_model"]["params"]}
-    booster = lgb.LGBMRegressor(**params).fit(F, target).booster_
+    booster = lgb.LGBMRegressor(**{**params, **NEW_CLASS_PARAMS}).fit(F, (y == name).astype(np.float32)).booster_
+    updated = []
+    for c, old in zip(map(str, model.classes_), model.mega_models_):
+        if UPDATE_ROUNDS:
+            train = lgb.Dataset(F, (y == c).astype(np.float32), free_raw_data=False)
+            upd = {"objective": "regression", "verbose": -1, "num_threads": 1, "learning_rate": UPDATE_LEARNING_RATE,
+                   "num_leaves": 31, "seed": model.random_state or 0}
+            old = lgb.train(upd, train, num_boost_round=UPDATE_ROUNDS, init_model=old, keep_training_booster=False)
+        updated.append(old)
     new = copy.copy(model)
-    new.mega_models_ = list(model.mega_models_) + [booster]
+    new.mega_models_ = updated + [booster]
     new.classes_ = np.append(np.asarray(model.classes_, dtype=object), name).astype(str)
     modes, spread, weight = _class_modes(X_class, np.zeros(len(X_class), int), 1, model.random_state)
     new.class_modes_ = np.concatenate([model.class_modes_, modes])
