@@ -830,7 +830,8 @@ class PhaseFractions(_mda_base()):
     def _single_frame(self):
         box = self._ts.dimensions
         box = None if box is None else np.asarray(box, dtype=np.float64)  # None: free boundaries
-        feats = self._compute_features(self._ag.positions, box, self._species)
+        feats = self._compute_features(self._ag.positions, box, self._species,
+                                       settings=getattr(self._model, "feature_settings_", None))
         if isinstance(feats, tuple):  # (features, n_neighbors[, cutoff])
             feats = feats[0]
         self._labels[self._frame_index] = _predict_labels(self._model, feats, self._structures)

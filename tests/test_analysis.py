@@ -292,55 +292,32 @@ def _universe(n_frames=3, n_atoms=30, seed=8):
     return u
 
 
-def test_phase_fractions_mdanalysis_with_stub_modules(monkeypatch):
-    """Plumbing of PhaseFractions with stand-ins for lessdask.features / lessdask.model."""
-    u = _universe()
-    calls = {}
+def test_phase_fractions_mdanalysis_entry_point_matches_a_direct_classification():
+    """PhaseFractions with the real feature engine and the shipped default model."""
+    import MDAnalysis as mda
+    from MDAnalysis.coordinates.memory import MemoryReader
 
-    def compute_features(positions, box, species):
-        calls["n"] = calls.get("n", 0) + 1
-        assert positions.shape == (u.atoms.n_atoms, 3) and len(box) == 6 and len(species) == u.atoms.n_atoms
-        return positions.astype(np.float64), np.zeros(len(positions), dtype=np.int32)
+    from lessdask.features import compute_features
+    from lessdask.model import load_model
+    from lessdask.reference import build_crystal
 
-    class StubModel:
-        structures = ["fcc", "AM"]
-
-        def predict_proba(self, x):  # fcc below x = 5 Å
-            p = (x[:, 0] < 5.0).astype(float)
-            return np.stack([p, 1 - p], axis=1)
-
-    features = types.ModuleType("lessdask.features")
-    features.compute_features = compute_features
-    model = types.ModuleType("lessdask.model")
-    model.load_model = lambda name: StubModel()
-    monkeypatch.setitem(sys.modules, "lessdask.features", features)
-    monkeypatch.setitem(sys.modules, "lessdask.model", model)
-
+    c = build_crystal("fcc", 4)
+    rng = np.random.default_rng(3)
+    coords = np.stack([c.positions + rng.normal(0, s, c.positions.shape) for s in (0.05, 0.1, 0.45)])
+    u = mda.Universe.empty(c.n_atoms, trajectory=True)
+    u.add_TopologyAttr("types", ["Au"] * c.n_atoms)
+    u.load_new(coords.astype(np.float32), format=MemoryReader, dimensions=np.tile(c.dimensions, (3, 1)))
     pf = PhaseFractions(u.atoms, model="default").run()
-    assert calls["n"] == 3
-    assert pf.results.fractions.shape == (3, 2)
-    assert pf.results.structures == ["fcc", "AM"]
-    expected = (u.trajectory.coordinate_array[:, :, 0] < 5.0).mean(axis=1)
-    np.testing.assert_allclose(pf.results.fractions[:, 0], expected)
-    np.testing.assert_allclose(pf.results.fractions.sum(axis=1), 1.0)
-
-
-def test_phase_fractions_mdanalysis_real_model():
-    """The real feature and model modules, when they exist and ship a default model."""
-    for name in ("lessdask.features", "lessdask.model"):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            pytest.skip(f"{name} is not importable yet: {exc}")
-    model_mod = importlib.import_module("lessdask.model")
-    try:
-        model_mod.load_model("default")
-    except Exception as exc:  # noqa: BLE001 - no default model bundled yet
-        pytest.skip(f"no default model available: {exc}")
-    u = _universe(n_frames=2, n_atoms=108)
-    pf = PhaseFractions(u.atoms, model="default").run()
-    assert pf.results.fractions.shape[0] == 2
-    assert np.all(pf.results.fractions.sum(axis=1) <= 1.0 + 1e-9)
+    model = load_model("default")
+    structures = list(map(str, model.classes_))
+    assert pf.results.fractions.shape == (3, len(structures))
+    for k, ts in enumerate(u.trajectory):
+        X, _ = compute_features(u.atoms.positions, ts.dimensions, None, settings=model.feature_settings_)
+        direct = np.mean(model.predict(X)[:, None] == np.array(structures)[None, :], axis=0)
+        np.testing.assert_allclose(pf.results.fractions[k], direct, atol=1e-12)
+    fcc = structures.index("fcc")
+    assert pf.results.fractions[0, fcc] > 0.99  # a gently shaken crystal
+    assert pf.results.fractions[2, fcc] < 0.5  # 0.45 Å noise: no longer a crystal
 
 
 def test_lazy_reexports():

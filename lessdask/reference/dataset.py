@@ -18,6 +18,7 @@ The data set is an xarray Dataset (dims ``sample``, ``feature``) written as NetC
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from importlib import resources
@@ -201,11 +202,18 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
     runs = [r for s in structures for r in _runs(s)]
     todo = [r for r in runs if not (workdir / f"{r['name']}.npz").exists()]
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc="reference MD", disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_run_md_cached, r, str(workdir)): r for r in todo}
-        for fut in as_completed(futures):
-            fut.result()
+    n_proc = workers or os.cpu_count() or 1
+    if n_proc == 1:
+        for r in todo:
+            _run_md_cached(r, str(workdir))
             bar.update(1)
+    else:
+        # spawn, not fork: forking a process that runs threads (a Dask client, say) can deadlock
+        with ProcessPoolExecutor(max_workers=n_proc, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_md_cached, r, str(workdir)): r for r in todo}
+            for fut in as_completed(futures):
+                fut.result()
+                bar.update(1)
     bar.close()
     cache = {}
     for r in runs:
