@@ -115,6 +115,18 @@ def _add_reference(sub) -> None:
 
     b.set_defaults(func=run)
 
+    pl = rsub.add_parser("plot", help="per-class feature distributions of the reference data (PNG)")
+    pl.add_argument("-o", "--output-dir", default="reference-plots")
+    pl.add_argument("--reference", help="reference data file (default: the shipped set)")
+
+    def plot(args):
+        from lessdask.reference.dataset import plot_reference
+
+        for f in plot_reference(args.output_dir, path=args.reference):
+            print(f)
+
+    pl.set_defaults(func=plot)
+
 
 # ---- model room: train | bench model
 

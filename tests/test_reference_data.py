@@ -40,3 +40,14 @@ def test_build_command_runs_real_md_end_to_end_for_one_material(tmp_path):
     # resumable: a second build reuses every finished MD run
     again = build_reference(out, structures=("fcc",), workers=1, progress=False, overwrite=True)
     assert again["samples"] == summary["samples"]
+
+
+def test_reference_plot_command_writes_the_feature_distribution_figures(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "lessdask.cli", "reference", "plot", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for name in ("features_all_neighbours.png", "features_other_species.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -236,3 +236,12 @@ def test_random_boxes_positions_and_species_never_crash_or_give_nan(n, lengths, 
     if periodic:
         shifted, _ = compute_features(pos + rng.normal(0, 5, 3), box, species, dtype=np.float64)
         np.testing.assert_allclose(shifted, X, atol=1e-7)
+
+
+def test_embedded_cluster_listens_on_loopback_only():
+    from lessdask.cluster import get_client
+
+    with get_client(n_workers=1, quiet=True) as c:
+        assert c.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert c.dashboard_link.startswith("http://127.0.0.1:")
+        assert all(w.startswith("tcp://127.0.0.1:") for w in c.scheduler_info()["workers"])

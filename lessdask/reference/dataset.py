@@ -310,3 +310,50 @@ def load_reference(which: str = "crystals", path=None):
     elif which != "all":
         raise InputError(f"which must be 'crystals', 'graphite' or 'all', got {which!r}")
     return ds
+
+
+def plot_reference(output_dir="reference-plots", path=None, which: str = "all") -> list[str]:
+    """Per-class feature distributions of the reference data (the paper's Figures S3/S4).
+
+    Writes ``features_all_neighbours.png`` (q3 ... q12) and ``features_other_species.png``
+    (the same over other-species neighbours; binary materials only), one histogram panel
+    per feature, one colour per class (:data:`lessdask.analysis.CLASS_COLORS`).
+
+    Returns
+    -------
+    list of str
+        The PNG files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lessdask.analysis import class_color
+
+    ds = load_reference(which, path=path)
+    X, y = ds.features.values, ds.structure.values
+    names = list(ds.feature.values)
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for part, cols, title in (("all_neighbours", range(6), "over all neighbours"),
+                              ("other_species", range(6, 12), "over other-species neighbours (binary materials)")):
+        fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+        for ax, j in zip(axes.flat, cols):
+            for c in sorted(set(y)):
+                v = X[y == c, j]
+                if part == "other_species":
+                    v = v[v > 0]
+                if v.size:
+                    ax.hist(v, bins=80, range=(0, 1), histtype="step", density=True, color=class_color(c), label=c)
+            ax.set_xlabel(names[j])
+            ax.set_ylabel("density")
+        axes.flat[0].legend(fontsize=7, ncol=2)
+        fig.suptitle(f"Reference data: per-class distributions of the Steinhardt features {title}")
+        fig.tight_layout()
+        f = out_dir / f"features_{part}.png"
+        fig.savefig(f, dpi=110)
+        plt.close(fig)
+        written.append(str(f))
+    return written
