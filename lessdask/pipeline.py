@@ -25,6 +25,8 @@ from lessdask import __version__
 from lessdask.errors import InputError, LessdaskError, StoreError
 
 _TASKS_DIR = ".lessdask_tasks"
+# Submission rounds before giving up on chunks whose workers keep disappearing.
+_MAX_ROUNDS = 5
 _CELL = ["a", "b", "c", "alpha", "beta", "gamma"]
 # worker-process caches: the Universe and model are loaded once per worker, not per task
 _WORKER_CACHE: dict = {}
@@ -151,7 +153,21 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
         ) from None
     receipt = {"frame_block": fb, "atom_chunk": ac, "frames": n_f, "atoms": n_a,
                "seconds": round(time.perf_counter() - t0, 4)}
+    del labels, proba, feats, pos_out
+    _release_memory()
     return receipt
+
+
+def _release_memory():
+    """Hand freed heap back to the OS after each task, so worker memory stays flat over long runs."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # --------------------------------------------------------------------------- store
@@ -358,16 +374,30 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         options = {"files": files, "species": species, "pbc": bool(pbc), "fpt": plan.frames_per_task,
                    "apc": plan.atoms_per_chunk, "save_features": save_features, "save_positions": save_positions}
         token = uuid.uuid4().hex
-        payload = c.scatter(pickle.dumps(u), broadcast=True, hash=False)
-        futures = [
-            c.submit(run_task, token, payload, model_path, mdl.digest_, str(path.resolve()),
-                     plan.frames[plan.frame_slice(fb)], plan.atoms[plan.atom_slice(ac)], fb, ac, options,
-                     key=f"lessdask-{token[:8]}-{fb}-{ac}", retries=2)
-            for fb, ac in todo
-        ]
-        errors = _wait(futures, len(todo), progress)
+        blob = pickle.dumps(u)
+        ran, errors = 0, []
+        # The completion markers are the truth: a round ends when every future has finished,
+        # failed or been lost (e.g. workers retiring on a batch --lifetime take the broadcast
+        # trajectory with them); what is still unmarked is scattered and submitted again.
+        for round_ in range(_MAX_ROUNDS):
+            pending = [t for t in plan.tasks() if t not in done and t not in _done_tasks(path)]
+            if not pending or errors:
+                break
+            payload = c.scatter(blob, broadcast=True, hash=False)
+            futures = [
+                c.submit(run_task, token, payload, model_path, mdl.digest_, str(path.resolve()),
+                         plan.frames[plan.frame_slice(fb)], plan.atoms[plan.atom_slice(ac)], fb, ac, options,
+                         key=f"lessdask-{token[:8]}-{round_}-{fb}-{ac}", retries=2)
+                for fb, ac in pending
+            ]
+            errors = _wait(futures, len(pending), progress)
+            ran += len(pending)
+        missing = [t for t in plan.tasks() if t not in _done_tasks(path)]
     if errors:
         raise errors[0]
+    if missing:
+        raise StoreError(f"{len(missing)} of {plan.n_frame_blocks * plan.n_atom_chunks} chunks of {path} could not be "
+                         f"computed after {_MAX_ROUNDS} rounds (workers kept disappearing); rerun with --resume")
     try:
         _mark_complete(path)
     except OSError as exc:
@@ -380,7 +410,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-            "tasks_run": len(todo), "tasks_skipped": len(done), "seconds": round(seconds, 3),
+            "tasks_run": len(todo), "task_submissions": ran, "tasks_skipped": len(done), "seconds": round(seconds, 3),
             "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
 
 
@@ -393,6 +423,8 @@ def _wait(futures, total, progress):
     bar = tqdm(total=total, unit="task", desc="classify", disable=not progress)
     try:
         for fut in as_completed(futures):
+            if fut.status == "cancelled":  # lost with its worker or its data; resubmitted next round
+                continue
             exc = fut.exception()
             if exc is None:
                 bar.update(1)

@@ -245,3 +245,31 @@ def test_embedded_cluster_listens_on_loopback_only():
         assert c.scheduler.address.startswith("tcp://127.0.0.1:")
         assert c.dashboard_link.startswith("http://127.0.0.1:")
         assert all(w.startswith("tcp://127.0.0.1:") for w in c.scheduler_info()["workers"])
+
+
+def test_workers_retiring_on_a_lifetime_lose_no_work(tmp_path, big_traj, clean_store):
+    """Batch-system workers started with --lifetime (as in jobs/*.sh) retire mid-run and restart."""
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(sched_file)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(100):
+            if sched_file.exists():
+                break
+            time.sleep(0.2)
+        for stagger in ("0s", "2s"):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
+                 "--nthreads", "1", "--host", "127.0.0.1", "--lifetime", "6s", "--lifetime-stagger", stagger,
+                 "--lifetime-restart"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = tmp_path / "lifetime.zarr"
+        classify(*big_traj, output=out, cluster={"scheduler_file": str(sched_file)}, progress=False,
+                 frames_per_task=1, atoms_per_chunk=16_000)
+        _assert_same(clean_store, out)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
