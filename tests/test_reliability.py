@@ -273,3 +273,19 @@ def test_workers_retiring_on_a_lifetime_lose_no_work(tmp_path, big_traj, clean_s
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_classify_writes_nothing_outside_its_output_store(tmp_path, dump_file, client):
+    import shutil as _sh
+
+    work = tmp_path / "work"
+    work.mkdir()
+    traj = work / "in.lammpstrj"
+    _sh.copy(dump_file, traj)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    out = work / "out.zarr"
+    classify(traj, output=out, client=client, progress=False)
+    changed = {p for p in tmp_path.rglob("*") if p not in before or p.stat().st_mtime_ns != before[p]}
+    store = (work / "out.zarr").resolve()
+    changed = {p for p in changed if p.resolve() not in store.parents}  # a new entry touches its parent dir
+    assert changed and all(p.resolve() == store or store in p.resolve().parents for p in changed), changed
