@@ -39,6 +39,10 @@ _WORKER_CACHE: dict = {}
 def _worker_universe(token: str, payload: bytes):
     key = ("universe", token)
     if key not in _WORKER_CACHE:
+        # one trajectory per worker at a time: a long-lived worker serving run after run must
+        # not keep every earlier run's Universe alive
+        for old in [k for k in _WORKER_CACHE if k[0] == "universe"]:
+            del _WORKER_CACHE[old]
         _WORKER_CACHE[key] = pickle.loads(payload)  # produced by this run's client, never read from disk
     return _WORKER_CACHE[key]
 
@@ -153,11 +157,20 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
             "then rerun with --resume (finished chunks are kept)"
         ) from None
     receipt = {"frame_block": fb, "atom_chunk": ac, "frames": n_f, "atoms": n_a,
-               "seconds": round(time.perf_counter() - t0, 4)}
+               "seconds": round(time.perf_counter() - t0, 4), "worker_rss_mb": _rss_mb()}
     del labels, proba, feats, pos_out
     if _TRIM_MEMORY:
         _release_memory()
     return receipt
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process (MB), reported in task receipts."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+    except (OSError, ValueError):
+        return float("nan")
 
 
 def _release_memory():
