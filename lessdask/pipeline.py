@@ -395,7 +395,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         # failed or been lost (e.g. workers retiring on a batch --lifetime take the broadcast
         # trajectory with them); what is still unmarked is scattered and submitted again.
         for round_ in range(_MAX_ROUNDS):
-            pending = [t for t in plan.tasks() if t not in done and t not in _done_tasks(path)]
+            marked = _done_tasks(path)  # one directory listing per round, not one per task
+            pending = [t for t in plan.tasks() if t not in done and t not in marked]
             if not pending or errors:
                 break
             payload = c.scatter(blob, broadcast=True, hash=False)
@@ -407,7 +408,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
             ]
             errors = _wait(futures, len(pending), progress)
             ran += len(pending)
-        missing = [t for t in plan.tasks() if t not in _done_tasks(path)]
+        marked = _done_tasks(path)
+        missing = [t for t in plan.tasks() if t not in marked]
     if errors:
         raise errors[0]
     if missing:

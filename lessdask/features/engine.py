@@ -99,10 +99,11 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
         targets = np.arange(n, dtype=np.int64)
     else:
         targets = np.asarray(atoms, dtype=np.int64).reshape(-1)
-        if np.unique(targets).size != targets.size:
-            raise InputError(f"atom indices{ctx} contain duplicates")
         if targets.size and (targets.min() < 0 or targets.max() >= n):
             raise InputError(f"atom indices{ctx} must lie in [0, {n}), got {targets.min()}..{targets.max()}")
+        # O(n) duplicate check (not a sort): this runs on every chunk of every frame
+        if targets.size and np.bincount(targets, minlength=n).max() > 1:
+            raise InputError(f"atom indices{ctx} contain duplicates")
     nf = s.n_features
     features = np.zeros((targets.size, nf), dtype)
     counts = np.zeros(targets.size, np.int32)
