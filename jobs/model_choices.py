@@ -1,10 +1,12 @@
 """The measurements behind the README's model and feature choices, rerun in one command.
 
-  python jobs/model_choices.py [sweep] [rounds] [insample] [extension]   (default: all)
+  python jobs/model_choices.py [averaging] [sweep] [rounds] [insample] [extension]   (default: all)
 
-* sweep: held-out accuracy of the fast preset for several (N, P) feature settings; features
-  recomputed from the cached reference MD (needs ``lessdask reference build``'s
-  ``reference.nc.work``; pass WORKDIR=... in the environment to point elsewhere).
+* averaging: held-out accuracy of the fast preset with the paper's twelve features, with the
+  twelve plus their neighbour averages (the default), and with Lechner-Dellago averaging of
+  the q_lm vectors instead; features recomputed from the cached reference MD (needs
+  ``lessdask reference build``'s ``reference.nc.work``; WORKDIR=... points elsewhere).
+* sweep: the same for several (N, P) with the paper's twelve features.
 * rounds: the fast preset's LightGBM at 150 rounds / lr 0.1 vs 25 rounds / lr 0.4 —
   held-out accuracy and single-thread inference speed.
 * insample: accuracy of the default model on its own training frames per crystal temperature
@@ -30,15 +32,80 @@ def _acc(model, ds, split):
     return round(float(np.mean(model.predict(ds.features.values[k]) == ds.structure.values[k])), 4)
 
 
+def _fit_and_score(path, label):
+    ds = load_reference("crystals", path=path)
+    tr = ds.split.values == "train"
+    m = LESSClassifier().fit(ds.features.values[tr], ds.structure.values[tr])
+    print(f"{label}: val_config {_acc(m, ds, 'val_config')}, val_temperature {_acc(m, ds, 'val_temperature')}",
+          flush=True)
+
+
+def _lechner_dellago(positions, box, species, settings=None, **kw):
+    """Twelve q_l, then twelve Lechner-Dellago averages (mean q_lm over atom + neighbours, then |.|)."""
+    from scipy.spatial import cKDTree
+    from scipy.special import sph_harm_y
+
+    from lessdask.features import compute_features
+
+    s = FeatureSettings(**{**settings.to_dict(), "average": False})
+    X, n, rc = compute_features(positions, box, species, settings=s, return_cutoff=True)
+    L = np.asarray(box[:3], float)
+    if not np.allclose(box[3:], 90):
+        raise ValueError("this comparison handles orthorhombic boxes only")
+    p = np.mod(np.asarray(positions, float), L)
+    p[p >= L] = 0
+    nb = cKDTree(p, boxsize=L).query_ball_point(p, rc)
+    ii = np.concatenate([np.full(len(x), i) for i, x in enumerate(nb)])
+    jj = np.concatenate([np.asarray(x, int) for x in nb])
+    keep = ii != jj
+    ii, jj = ii[keep], jj[keep]
+    d = p[jj] - p[ii]
+    d -= L * np.round(d / L)
+    r = np.linalg.norm(d, axis=1)
+    theta, phi = np.arccos(np.clip(d[:, 2] / r, -1, 1)), np.arctan2(d[:, 1], d[:, 0])
+    sp = np.unique(np.asarray(species).astype(str), return_inverse=True)[1]
+    other = sp[ii] != sp[jj]
+    cols = []
+    for sel in (np.ones_like(other), other):
+        cnt = np.bincount(ii[sel], minlength=len(p)).astype(float)
+        for l in s.l_values:
+            Y = sph_harm_y(l, np.arange(-l, l + 1)[None, :], theta[sel, None], phi[sel, None])
+            q = np.zeros((len(p), 2 * l + 1), complex)
+            np.add.at(q, ii[sel], Y)
+            q /= np.maximum(cnt, 1)[:, None]
+            qbar = q.copy()
+            np.add.at(qbar, ii, q[jj])  # average over the atom and all its neighbours
+            qbar /= (np.bincount(ii, minlength=len(p)) + 1)[:, None]
+            cols.append(np.sqrt(4 * np.pi / (2 * l + 1) * (np.abs(qbar) ** 2).sum(1)))
+    return np.hstack([X, np.stack(cols, 1)]).astype(np.float32), n
+
+
+def averaging(workdir):
+    import lessdask.reference.dataset as dataset
+
+    for label, settings in (("paper's twelve", FeatureSettings(average=False)),
+                            ("twelve + neighbour means (default)", FeatureSettings())):
+        out = f"/tmp/lessdask-averaging-{settings.average}.nc"
+        build_reference(out, structures=dataset.CRYSTALS, workdir=workdir, settings=settings, overwrite=True,
+                        progress=False)
+        _fit_and_score(out, label)
+    out = "/tmp/lessdask-averaging-ld.nc"
+    plain = dataset.compute_features
+    dataset.compute_features = _lechner_dellago  # same file layout: 24 columns, the last 12 are LD averages
+    try:
+        build_reference(out, structures=dataset.CRYSTALS, workdir=workdir, settings=FeatureSettings(), overwrite=True,
+                        progress=False)
+    finally:
+        dataset.compute_features = plain
+    _fit_and_score(out, "twelve + Lechner-Dellago averages")
+
+
 def sweep(workdir):
     for n, p in [(4, 1.3), (6, 1.25), (8, 1.25), (12, 1.2), (4, 1.5), (12, 1.4)]:
         out = f"/tmp/lessdask-sweep-{n}-{p}.nc"
-        build_reference(out, workdir=workdir, settings=FeatureSettings(n_nearest=n, padding=p), overwrite=True,
-                        progress=False)
-        ds = load_reference("crystals", path=out)
-        tr = ds.split.values == "train"
-        m = LESSClassifier().fit(ds.features.values[tr], ds.structure.values[tr])
-        print(f"N={n} P={p}: val_config {_acc(m, ds, 'val_config')}, val_temperature {_acc(m, ds, 'val_temperature')}")
+        build_reference(out, workdir=workdir, settings=FeatureSettings(n_nearest=n, padding=p, average=False),
+                        overwrite=True, progress=False)
+        _fit_and_score(out, f"N={n} P={p}")
 
 
 def rounds():
@@ -84,10 +151,10 @@ def extension():
 
 
 if __name__ == "__main__":
-    parts = sys.argv[1:] or ["sweep", "rounds", "insample", "extension"]
+    parts = sys.argv[1:] or ["averaging", "sweep", "rounds", "insample", "extension"]
     for part in parts:
         print(f"== {part}")
-        if part == "sweep":
-            sweep(os.environ.get("WORKDIR", "reference.nc.work"))
+        if part in ("averaging", "sweep"):
+            globals()[part](os.environ.get("WORKDIR", "reference.nc.work"))
         else:
             globals()[part]()

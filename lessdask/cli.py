@@ -249,7 +249,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--select", default=None, help="MDAnalysis selection of atoms to classify (default all)")
     p.add_argument("--atoms-per-chunk", type=int, default=None, help="atoms per task and Zarr chunk")
     p.add_argument("--frames-per-task", type=int, default=None, help="frames per task and Zarr chunk")
-    p.add_argument("--save-features", action="store_true", help="also store the 12 features")
+    p.add_argument("--save-features", action="store_true", help="also store the features (q_l and their neighbour averages)")
     p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
     p.add_argument("--format", default=None, help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ)")
     p.add_argument("--topology-format", default=None, help="topology format (MDAnalysis name)")

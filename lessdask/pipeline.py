@@ -124,7 +124,8 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
     m = len(model.classes_)
     labels = np.empty((n_f, n_a), np.int8)
     proba = np.empty((n_f, n_a, m), np.float32)
-    feats = np.empty((n_f, n_a, 12), np.float32) if options["save_features"] else None
+    nfeat = model.feature_settings_.n_features
+    feats = np.empty((n_f, n_a, nfeat), np.float32) if options["save_features"] else None
     pos_out = np.empty((n_f, n_a, 3), np.float32) if options["save_positions"] else None
     times = np.empty(n_f)
     dims = np.empty((n_f, 6))
@@ -207,8 +208,9 @@ def _create_store(path: Path, plan, atom_ids, classes, settings, attrs, save_fea
         "cell": ("cell", np.array(_CELL)),
     }
     if save_features:
+        k = settings.n_features
         data["features"] = (("frame", "atom", "feature"),
-                            da.full((nf, na, 12), np.nan, dtype=np.float32, chunks=(fpt, apc, 12)))
+                            da.full((nf, na, k), np.nan, dtype=np.float32, chunks=(fpt, apc, k)))
         coords["feature"] = ("feature", np.array(settings.feature_names))
     if save_positions:
         data["position"] = (("frame", "atom", "spatial"),
@@ -303,7 +305,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     atoms_per_chunk, frames_per_task : int, optional
         Task and chunk sizes (see :func:`lessdask.trajectory.make_plan` for the defaults).
     save_features, save_positions : bool
-        Also store the 12 features / the positions (needed by profiles and interfaces).
+        Also store the features (24 by default) / the positions (needed by profiles and interfaces).
     resume : bool
         Finish an interrupted run: compute only chunks whose completion marker is missing.
     overwrite : bool
@@ -345,7 +347,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     if len(present) > mdl.max_species_:
         raise InputError(
             f"{files} has {len(present)} species {present}, but the model distinguishes at most "
-            f"{mdl.max_species_} species per system (features 7-12 compare an atom with its other-species "
+            f"{mdl.max_species_} species per system (the other-species features compare an atom with its other-species "
             "neighbours); classify a subsystem by giving a topology with fewer species"
         )
     model_path = str(Path(mdl.source_).resolve())

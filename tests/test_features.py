@@ -61,7 +61,8 @@ def test_perfect_lattices_give_textbook_steinhardt_values(name, build, n_expecte
     assert np.all(n == n_expected)
     np.testing.assert_allclose(X[:, 1], q4, atol=1e-5)
     np.testing.assert_allclose(X[:, 2], q6, atol=1e-5)
-    assert np.all(X[:, 6:] == 0), "single species: other-species features are zero"
+    assert np.all(X[:, 6:12] == 0), "single species: other-species features are zero"
+    np.testing.assert_allclose(X[:, 12:], X[:, :12], atol=1e-6)  # every atom alike: averages equal its own
 
 
 def test_rock_salt_other_species_features_see_the_octahedron():
@@ -70,7 +71,7 @@ def test_rock_salt_other_species_features_see_the_octahedron():
     assert np.all(n == 6)
     np.testing.assert_allclose(X[:, 7], 0.76376, atol=1e-5)  # q4 of 6 unlike neighbours
     np.testing.assert_allclose(X[:, 8], 0.35355, atol=1e-5)
-    np.testing.assert_allclose(X[:, :6], X[:, 6:], atol=1e-6)  # all neighbours are unlike
+    np.testing.assert_allclose(X[:, :6], X[:, 6:12], atol=1e-6)  # all neighbours are unlike
 
 
 def test_species_as_strings_or_ints_give_the_same_features():
@@ -83,21 +84,27 @@ def test_species_as_strings_or_ints_give_the_same_features():
 
 
 def reference_features(pos, dims, species, n_nearest, padding, l_values, images=2):
-    """Brute force over explicit periodic images, Y_lm from scipy, all in double precision."""
+    """Brute force over explicit periodic images, Y_lm from scipy, all in double precision.
+
+    Returns the per-atom q_l and then their means over each atom and its neighbours.
+    """
     H = box_matrix(dims) if dims is not None else np.zeros((3, 3))
     shifts = np.array([[i, j, k] for i in range(-images, images + 1)
                        for j in range(-images, images + 1) for k in range(-images, images + 1)])
     if dims is None:
         shifts = np.zeros((1, 3))
     out = np.zeros((len(pos), 2 * len(l_values)))
+    neighbours = []
     for i in range(len(pos)):
         d = (pos[None, :, :] + (shifts @ H)[:, None, :] - pos[i]).reshape(-1, 3)
         sp = np.tile(species, len(shifts))
+        idx = np.tile(np.arange(len(pos)), len(shifts))
         r = np.linalg.norm(d, axis=1)
         keep = r > 1e-6
-        d, r, sp = d[keep], r[keep], sp[keep]
+        d, r, sp, idx = d[keep], r[keep], sp[keep], idx[keep]
         rc = padding * np.sort(r)[:n_nearest].mean()
         inside = r <= rc
+        neighbours.append(np.concatenate([[i], idx[inside]]))
         for col, mask in ((0, inside), (len(l_values), inside & (sp != species[i]))):
             if not mask.any():
                 continue
@@ -106,7 +113,7 @@ def reference_features(pos, dims, species, n_nearest, padding, l_values, images=
             for k, l in enumerate(l_values):
                 qlm = np.array([sph_harm_y(l, m, theta, phi).mean() for m in range(-l, l + 1)])
                 out[i, col + k] = math.sqrt(4 * math.pi / (2 * l + 1) * np.sum(np.abs(qlm) ** 2))
-    return out
+    return np.hstack([out, [out[nb].mean(axis=0) for nb in neighbours]])
 
 
 @pytest.mark.parametrize("triclinic", [False, True])
@@ -271,3 +278,25 @@ def test_nan_coordinates_are_refused_naming_the_atom():
 def test_impossible_boxes_are_refused(box):
     with pytest.raises(InputError, match="box"):
         compute_features(np.zeros((1, 3)), box)
+
+
+def test_averaged_features_are_the_mean_over_the_atom_and_its_neighbours():
+    from scipy.spatial import cKDTree
+
+    pos, box, species = rocksalt(3)
+    pos = pos + np.random.default_rng(4).normal(0, 0.2, pos.shape)
+    X, n, rc = compute_features(pos, box, species, return_cutoff=True)
+    assert X.shape[1] == 24
+    L = np.asarray(box[:3])
+    tree = cKDTree(np.mod(pos, L), boxsize=L)
+    for i, nb in enumerate(tree.query_ball_point(np.mod(pos, L), rc)):
+        assert len(nb) == n[i] + 1  # the atom itself and its neighbours
+        np.testing.assert_allclose(X[i, 12:], X[nb, :12].mean(axis=0), atol=1e-6)
+
+
+def test_settings_written_before_averaging_existed_load_without_it():
+    old = {"n_nearest": 4, "padding": 1.3, "l_values": [3, 4, 6, 8, 10, 12], "max_cutoff": 10.0}
+    s = FeatureSettings.from_dict(old)
+    assert not s.average and s.n_features == 12
+    assert FeatureSettings().n_features == 24
+    assert FeatureSettings.from_dict(FeatureSettings().to_dict()) == FeatureSettings()

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from lessdask.errors import ClusterError, InputError, StoreError
-from lessdask.features import compute_features
+from lessdask.features import FeatureSettings, compute_features
 from lessdask.model import load_model
 from lessdask.pipeline import classify
 from tests.conftest import write_dump
@@ -38,7 +38,7 @@ def test_store_follows_the_results_contract(reference_store, crystal_frames):
     assert ds.attrs["complete"] is True
     assert ds["label"].dims == ("frame", "atom") and ds["label"].dtype == np.int8
     assert ds["probability"].dims == ("frame", "atom", "structure") and ds["probability"].dtype == np.float32
-    assert ds["features"].dtype == np.float32 and ds.sizes["feature"] == 12
+    assert ds["features"].dtype == np.float32 and ds.sizes["feature"] == FeatureSettings().n_features
     assert ds["frame"].dtype == np.int64 and ds["atom"].dtype == np.int64
     assert ds["time"].attrs["units"] == "ps"
     np.testing.assert_allclose(ds["time"].values, [0.0, 1.0, 2.0, 3.0])  # steps of 1000 x 1 fs

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from lessdask.features import FeatureSettings
-from lessdask.reference.dataset import CRYSTALS, MD_STEPS, build_reference, load_reference
+from lessdask.reference.dataset import (
+    CRYSTALS, MD_STEPS, OTHER_REGION_SIZE, build_reference, load_reference, shipped_reference_path,
+)
 
 
 def test_shipped_set_has_every_class_split_and_its_provenance():
@@ -17,11 +19,17 @@ def test_shipped_set_has_every_class_split_and_its_provenance():
     assert set(ds.split.values) == {"train", "val_config", "val_temperature"}
     assert json.loads(ds.attrs["md_steps"]) == MD_STEPS
     assert FeatureSettings.from_dict(json.loads(ds.attrs["feature_settings"])) == FeatureSettings()
-    assert ds.features.dtype == np.float32 and ds.sizes["feature"] == 12
+    assert ds.features.dtype == np.float32 and ds.sizes["feature"] == FeatureSettings().n_features == 24
+    assert shipped_reference_path().stat().st_size < 20e6, "the shipped set stays under 20 MB"
     for s in CRYSTALS:  # every material has crystals at several temperatures and a liquid
         mine = np.char.startswith(ds.config_id.values.astype(str), s + "-")
         assert len(set(ds.temperature.values[mine & (ds.structure.values == s)])) >= 5
         assert (mine & (ds.structure.values == "AM")).sum() > 1000
+    names = set(ds.config_id.values)
+    for s in CRYSTALS + ("graphite",):  # every interface shape at two sizes of the amorphous region
+        for shape, size in OTHER_REGION_SIZE.items():
+            for tag in ("size1/", f"size{size:g}/"):
+                assert any(n.startswith(f"{s}-interface-{shape}-{tag}") for n in names), (s, shape, tag)
     crystals = load_reference("crystals")
     assert "graphite" not in set(crystals.structure.values)
     assert set(load_reference("graphite").structure.values) == {"graphite", "AM"}

@@ -1,6 +1,7 @@
 """Feature engine: Steinhardt bond-orientational order parameters with the LESS adaptive cutoff.
 
-One public entry, :func:`compute_features`: positions, box, species -> (n, 12) float32.
+One public entry, :func:`compute_features`: positions, box, species -> (n, 24) float32
+(q_l over all and other-species neighbours, then their neighbour averages).
 """
 
 from lessdask.features.box import box_matrix

@@ -1,4 +1,4 @@
-"""The public feature entry point: positions, box, species -> 12 Steinhardt features per atom."""
+"""The public feature entry point: positions, box, species -> Steinhardt features per atom (24 by default)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from lessdask.errors import InputError
 from lessdask.features.box import box_matrix, plane_spacings
 from lessdask.features.kernels import (
-    build_cell_list, legendre_tables, steinhardt_features, targets_in_cell_order, wrap_into_box,
+    build_cell_list, legendre_tables, neighbour_mean, steinhardt_features, targets_in_cell_order, wrap_into_box,
 )
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
 
@@ -73,9 +73,11 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
 
     Returns
     -------
-    features : ndarray, ``dtype``, shape (k, 2 * len(l_values))
+    features : ndarray, ``dtype``, shape (k, settings.n_features)
         ``q_l`` over all neighbours, then over neighbours of another species (zero when
-        there are none).
+        there are none); with ``settings.average`` (default) then the same twelve averaged
+        over the atom and its neighbours inside its cutoff. For a chunk (``atoms``), the
+        neighbours' own q_l are computed too, so the averages equal the unchunked ones.
     n_neighbors : ndarray, int32, shape (k,)
         Number of neighbours inside each atom's cutoff (0 for an isolated atom, whose
         features are all zero).
@@ -122,12 +124,48 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
         frac, cart = wrap_into_box(pos, H, np.linalg.inv(H))
         volume = abs(float(np.linalg.det(H)))
 
+    nb = s.n_base_features
+    cells = _steinhardt(frac, cart, codes, H, volume, targets, s, features[:, :nb], counts, cutoffs)
+    if s.average:
+        _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells)
+    return (features, counts, cutoffs) if return_cutoff else (features, counts)
+
+
+def _cell_list(frac, cart, codes, H, radius, n):
+    """Cell grid for a search radius, and the atoms sorted into it."""
+    spacing = plane_spacings(H)
+    ncell = np.maximum(1, np.floor(spacing / radius)).astype(np.int64)
+    limit = max(_MAX_CELLS_PER_ATOM * n, 27)
+    if np.prod(ncell.astype(float)) > limit:
+        f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
+        ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
+    mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
+    start, rank, cart_sorted, species_sorted, cell_sorted = build_cell_list(frac, cart, codes, ncell)
+    return ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted
+
+
+def _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n):
+    """Targets in cell order, their output rows, and where each run of targets sharing a cell starts."""
+    tsorted, trow = targets_in_cell_order(rank, targets[rows], n)
+    trow = rows[trow]
+    cell_lin = (cell_sorted[tsorted, 0] * ncell[1] + cell_sorted[tsorted, 1]) * ncell[2] + cell_sorted[tsorted, 2]
+    run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
+    return tsorted, trow, run_start
+
+
+def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cutoffs):
+    """Per-atom q_l of ``targets`` into ``features`` (k, 2 * len(l_values)), counts, cutoffs.
+
+    Returns the last cell list, whose search radius covers every target's cutoff.
+    """
+    n = frac.shape[0]
     lmax = max(s.l_values)
     a_tab, a_inv, pmm = legendre_tables(lmax)
     l_list = np.array(s.l_values, np.int64)
     l_index = np.full(lmax + 1, -1, np.int64)
     l_index[l_list] = np.arange(l_list.size)
     incomplete = np.zeros(targets.size, np.bool_)
+    out = np.zeros((targets.size, features.shape[1]), features.dtype)
 
     # first search radius from the density; widened only for atoms that need it (so results
     # never depend on it). Probing atoms for a tighter radius was tried: slower (the redo pass
@@ -135,28 +173,50 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
     est = (3.0 * s.n_nearest / (4.0 * math.pi * n / volume)) ** (1.0 / 3.0)
     radius = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
     pending = None  # rows still to do; None: all of them
-    spacing = plane_spacings(H)
     while True:
-        ncell = np.maximum(1, np.floor(spacing / radius)).astype(np.int64)
-        limit = max(_MAX_CELLS_PER_ATOM * n, 27)
-        if np.prod(ncell.astype(float)) > limit:
-            f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
-            ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
-        mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
-        start, rank, cart_sorted, species_sorted, cell_sorted = build_cell_list(frac, cart, codes, ncell)
+        ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted = _cell_list(frac, cart, codes, H, radius, n)
         rows = np.arange(targets.size) if pending is None else pending
-        tsorted, trow = targets_in_cell_order(rank, targets[rows], n)
-        trow = rows[trow]
-        cell_lin = (cell_sorted[tsorted, 0] * ncell[1] + cell_sorted[tsorted, 1]) * ncell[2] + cell_sorted[tsorted, 2]
-        run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
+        tsorted, trow, run_start = _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n)
         steinhardt_features(
             cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
             radius, s.max_cutoff, s.n_nearest, s.padding,
-            l_index, l_list, a_inv, a_tab, pmm, features, counts, cutoffs, incomplete,
+            l_index, l_list, a_inv, a_tab, pmm, out, counts, cutoffs, incomplete,
         )
         pending = np.flatnonzero(incomplete)
         if pending.size == 0:
             break
         incomplete[:] = False
         radius = min(2.0 * radius, s.max_cutoff)
-    return (features, counts, cutoffs) if return_cutoff else (features, counts)
+    features[:] = out
+    return ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted
+
+
+def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells):
+    """Fill the averaged half of ``features``: each q_l averaged over the atom and its neighbours.
+
+    A chunk's neighbours may lie outside it, so their own q_l are computed first (the halo).
+    """
+    n = frac.shape[0]
+    nb = s.n_base_features
+    ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted = cells
+    rows = np.arange(targets.size)
+    tsorted, trow, run_start = _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n)
+    values = np.zeros((n, nb))  # per-atom q_l in cell order
+    values[rank[targets]] = features[:, :nb]
+    if targets.size < n:
+        mark = np.zeros(n, np.bool_)
+        neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
+                       cutoffs, values[:, :0], features[:, :0], mark)
+        mark[rank[targets]] = False
+        order = np.empty(n, np.int64)
+        order[rank] = np.arange(n)
+        halo = order[np.flatnonzero(mark)]
+        if halo.size:
+            hf = np.zeros((halo.size, nb), features.dtype)
+            _steinhardt(frac, cart, codes, H, volume, halo, s, hf, np.zeros(halo.size, np.int32),
+                        np.zeros(halo.size), )
+            values[rank[halo]] = hf
+    avg = np.zeros((targets.size, nb))
+    neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
+                   cutoffs, values, avg, np.zeros(0, np.bool_))
+    features[:, nb:] = avg

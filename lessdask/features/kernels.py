@@ -125,8 +125,10 @@ def _axis_images(c, m, n, wrapped, shift):
 
 @njit(cache=True)
 def _gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mrange, H, wrapped, shifts,
-                            gx, gy, gz, gs):
+                            gx, gy, gz, gs, gj):
     """Copy the atoms of every (cell, periodic image) within reach of ``cell`` into flat buffers.
+
+    ``gj`` receives each copy's position in the cell-ordered arrays.
 
     All atoms of one cell share this neighbourhood, so it is gathered once per cell and then
     scanned as contiguous arrays, which the compiler vectorises.
@@ -153,6 +155,7 @@ def _gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mra
                     gy[ng] = cart_sorted[j, 1] + shy
                     gz[ng] = cart_sorted[j, 2] + shz
                     gs[ng] = species_sorted[j]
+                    gj[ng] = j
                     ng += 1
     return ng
 
@@ -315,6 +318,7 @@ def steinhardt_features(
         gy = np.empty(capacity)
         gz = np.empty(capacity)
         gs = np.empty(capacity, species_sorted.dtype)
+        gj = np.empty(capacity, np.int64)
         r2buf = np.empty(capacity)
         best = np.empty(n_nearest)
         cand = np.empty(capacity, np.int64)
@@ -335,7 +339,7 @@ def steinhardt_features(
         for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
             k0 = run_start[run]
             ng = _gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
-                                         mrange, H, wrapped, shifts, gx, gy, gz, gs)
+                                         mrange, H, wrapped, shifts, gx, gy, gz, gs, gj)
             _atoms_of_cell(
                     k0, run_start[run + 1], tsorted, trow, cart_sorted, species_sorted,
                     ng, gx, gy, gz, gs, r2buf,
@@ -343,3 +347,69 @@ def steinhardt_features(
                     out, out_count, out_cutoff, out_incomplete,
                     best, cand, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
                 )
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
+                   cutoff, values, out, mark):
+    """Mean of ``values`` over each target atom and its neighbours inside the target's cutoff.
+
+    ``values`` is indexed by position in the cell-ordered arrays; row ``trow[k]`` of ``out``
+    receives the mean for target ``tsorted[k]`` with cutoff ``cutoff[trow[k]]`` (neighbours
+    chosen exactly as in :func:`steinhardt_features`). When ``mark`` is not empty, every
+    neighbour's entry is set to True instead (the halo a chunk needs), and ``out`` is untouched.
+    """
+    n_runs = run_start.shape[0] - 1
+    nv = values.shape[1]
+    marking = mark.shape[0] > 0
+    eps2 = COINCIDENT * COINCIDENT
+    occupancy = 0
+    for c in range(start.shape[0] - 1):
+        occupancy = max(occupancy, start[c + 1] - start[c])
+    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
+    capacity = max(1, occupancy * n_images)
+    mmax = max(mrange[0], max(mrange[1], mrange[2]))
+    n_blocks = min(n_runs, 256)
+    for blk in prange(n_blocks):
+        gx = np.empty(capacity)
+        gy = np.empty(capacity)
+        gz = np.empty(capacity)
+        gs = np.empty(capacity, species_sorted.dtype)
+        gj = np.empty(capacity, np.int64)
+        wrapped = np.empty((3, 2 * mmax + 1), np.int64)
+        shifts = np.empty((3, 2 * mmax + 1), np.int64)
+        acc = np.empty(nv)
+        r2buf = np.empty(capacity)
+        cand = np.empty(capacity, np.int64)
+        for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
+            k0 = run_start[run]
+            ng = _gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
+                                         mrange, H, wrapped, shifts, gx, gy, gz, gs, gj)
+            for k in range(k0, run_start[run + 1]):
+                row = trow[k]
+                s = tsorted[k]
+                xi, yi, zi = cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2]
+                rc2 = cutoff[row] * cutoff[row]
+                for f in range(nv):
+                    acc[f] = values[s, f]
+                for b in range(ng):  # vectorised, then a branch-free compaction, as in _atoms_of_cell
+                    dx = gx[b] - xi
+                    dy = gy[b] - yi
+                    dz = gz[b] - zi
+                    r2buf[b] = dx * dx + dy * dy + dz * dz
+                found = 0
+                for b in range(ng):
+                    r2 = r2buf[b]
+                    cand[found] = gj[b]
+                    found += (r2 <= rc2) & (r2 >= eps2)
+                if marking:
+                    for q in range(found):
+                        mark[cand[q]] = True
+                    continue
+                for q in range(found):
+                    j = cand[q]
+                    for f in range(nv):
+                        acc[f] += values[j, f]
+                count = found + 1
+                for f in range(nv):
+                    out[row, f] = acc[f] / count

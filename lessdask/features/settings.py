@@ -30,12 +30,19 @@ class FeatureSettings:
     max_cutoff : float
         Upper bound of the neighbour search (Å). Atoms with fewer than ``n_nearest``
         neighbours inside it (vacuum, isolated atoms) use what exists; none gives zeros.
+    average : bool
+        Also give each q_l averaged over the atom and its neighbours (inside the atom's own
+        cutoff), doubling the features to 24. The average removes most of the thermal noise
+        of single-atom q_l: it is what separates crystals near melting from their liquids
+        (README, "Neighbour-averaged features"). Model files from before this option have
+        none, and load as ``average=False``.
     """
 
     n_nearest: int = 4
     padding: float = 1.3
     l_values: tuple[int, ...] = field(default=L_VALUES)
     max_cutoff: float = 10.0
+    average: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "l_values", tuple(int(v) for v in self.l_values))
@@ -49,14 +56,20 @@ class FeatureSettings:
             raise ValueError(f"l_values must be orders between 0 and 24, got {self.l_values}")
 
     @property
-    def n_features(self) -> int:
-        """Number of features: one per l over all neighbours, one per l over other species."""
+    def n_base_features(self) -> int:
+        """Per-atom features: one per l over all neighbours, one per l over other species."""
         return 2 * len(self.l_values)
 
     @property
+    def n_features(self) -> int:
+        """Number of features: the per-atom ones, then their neighbour averages if ``average``."""
+        return self.n_base_features * (2 if self.average else 1)
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
-        """Names of the feature columns, ``q3 ... q12`` then ``q3_other ... q12_other``."""
-        return tuple(f"q{l}" for l in self.l_values) + tuple(f"q{l}_other" for l in self.l_values)
+        """Column names: ``q3 ... q12``, ``q3_other ... q12_other``, then the same with ``_avg``."""
+        base = tuple(f"q{l}" for l in self.l_values) + tuple(f"q{l}_other" for l in self.l_values)
+        return base + (tuple(f"{name}_avg" for name in base) if self.average else ())
 
     def to_dict(self) -> dict:
         """Plain-JSON form, stored in model files and result stores."""
@@ -67,11 +80,11 @@ class FeatureSettings:
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureSettings":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {"n_nearest", "padding", "l_values", "max_cutoff"}
+        known = {"n_nearest", "padding", "l_values", "max_cutoff", "average"}
         extra = set(d) - known
         if extra:
             raise ValueError(f"unknown feature settings {sorted(extra)}")
-        return cls(**d)
+        return cls(**{"average": False, **d})  # written before the option existed: no averages
 
 
 DEFAULT_SETTINGS = FeatureSettings()

@@ -10,7 +10,7 @@ thermal crystalline sites, the inside replaced by liquid atoms), where atoms wit
 
 Splits: ``train``; ``val_temperature`` (crystals at 0.7 Tm, a temperature never trained on);
 ``val_config`` (whole configurations never trained on: the other-size crystal run, the
-cylinder interfaces, and the last liquid frames).
+cylinder interfaces, and the last quarter of the liquid frames).
 
 The data set is an xarray Dataset (dims ``sample``, ``feature``) written as NetCDF.
 """
@@ -36,14 +36,15 @@ VAL_TEMPERATURE_FRACTION = 0.7
 CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3)}
 #: Atoms closer than this (Å) to a crystal/amorphous boundary get no label.
 INTERFACE_SKIP = 3.0
-#: Labelled atoms kept per configuration frame (a random subset when set; None keeps all).
-#: Keeping all of them (about 170k atoms, 15 MB) gave +0.5 points of held-out accuracy over 250.
-ATOMS_PER_FRAME = None
+#: Labelled atoms kept per configuration frame (a random subset above it; None keeps all).
+#: 500 keeps the shipped file under 20 MB (18.7 MB, 176k atoms); keeping all (226k atoms,
+#: 24 MB) scored the same held-out accuracy within 0.05 points.
+ATOMS_PER_FRAME = 500
 AMORPHOUS = "AM"
 CRYSTALS = ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2")
 EXTENSION = ("graphite",)
 
-MD_STEPS = {"equilibrate": 1000, "steps": 1000, "dump_every": 250,
+MD_STEPS = {"equilibrate": 1000, "steps": 1000, "liquid_steps": 3000, "dump_every": 250,
             "melt_steps": 3000, "quench_steps": 1000, "relax_steps": 1000}
 
 
@@ -72,8 +73,10 @@ def _run_md_cached(run: dict, workdir: str) -> str:
     if out.exists():
         return str(out)
     crystal = build_crystal(run["structure"], run["cells"])
-    frames = run_md(crystal, run["structure"], run["temperature"], MD_STEPS["steps"], MD_STEPS["dump_every"],
-                    seed=run["seed"], melt=run["kind"] == "liquid",
+    liquid = run["kind"] == "liquid"
+    steps = MD_STEPS["liquid_steps"] if liquid else MD_STEPS["steps"]
+    frames = run_md(crystal, run["structure"], run["temperature"], steps, MD_STEPS["dump_every"],
+                    seed=run["seed"], melt=liquid,
                     equilibrate=MD_STEPS["equilibrate"], melt_steps=MD_STEPS["melt_steps"],
                     quench_steps=MD_STEPS["quench_steps"], relax_steps=MD_STEPS["relax_steps"])
     pos = np.stack([f[0] for f in frames])
@@ -85,23 +88,30 @@ def _run_md_cached(run: dict, workdir: str) -> str:
     return str(out)
 
 
-def _region(shape: str, pos, dims):
+#: Size of the amorphous region of each interface shape, relative to the default (slab half
+#: thickness L/4, sphere and cylinder radius 0.3 L): frame 1 uses 1, frame 3 this size, so
+#: every shape appears at two sizes (the paper: "similar shapes but different sizes").
+OTHER_REGION_SIZE = {"slab": 0.8, "sphere": 1.3, "cylinder": 1.3}
+
+
+def _region(shape: str, pos, dims, size: float = 1.0):
     """Signed distance (Å) of atoms to the boundary of the amorphous region (negative inside)."""
     L = dims[:3]
     c = L / 2
     d = pos - c
     d -= L * np.round(d / L)
     if shape == "slab":
-        return np.abs(d[:, 2]) - L[2] / 4
+        return np.abs(d[:, 2]) - size * L[2] / 4
     if shape == "sphere":
-        return np.linalg.norm(d, axis=1) - 0.3 * L.min()
+        return np.linalg.norm(d, axis=1) - size * 0.3 * L.min()
     if shape == "cylinder":
-        return np.linalg.norm(d[:, :2], axis=1) - 0.3 * L[:2].min()
+        return np.linalg.norm(d[:, :2], axis=1) - size * 0.3 * L[:2].min()
     raise ValueError(shape)
 
 
-def interface_configuration(shape, crystal_pos, crystal_species, dims, liquid_pos, liquid_dims, liquid_species):
-    """Crystal with an amorphous region of the given shape cut in from a liquid frame.
+def interface_configuration(shape, crystal_pos, crystal_species, dims, liquid_pos, liquid_dims, liquid_species,
+                            size: float = 1.0):
+    """Crystal with an amorphous region of the given shape (and relative size) cut in from a liquid frame.
 
     Returns positions, species, the label of each atom (``"crystal"``, ``"AM"`` or ``""`` for
     atoms too close to the boundary to label).
@@ -110,8 +120,8 @@ def interface_configuration(shape, crystal_pos, crystal_species, dims, liquid_po
     frac_l = liquid_pos @ np.linalg.inv(box_matrix(liquid_dims))
     frac_l -= np.floor(frac_l)
     lpos = frac_l @ Hc  # the liquid scaled into the crystal's box
-    dc = _region(shape, crystal_pos, dims)
-    dl = _region(shape, lpos, dims)
+    dc = _region(shape, crystal_pos, dims, size)
+    dl = _region(shape, lpos, dims, size)
     keep_c = dc > 0
     keep_l = dl <= 0
     pos = np.vstack([crystal_pos[keep_c], lpos[keep_l]])
@@ -134,7 +144,7 @@ def _configurations(structure: str, cache: dict[str, dict], rng) -> list[dict]:
         data = cache[run["name"]]
         for k in range(len(data["positions"])):
             if run["kind"] == "liquid":
-                split = "val_config" if k >= n_liq - 1 else "train"
+                split = "val_config" if k >= n_liq - max(1, n_liq // 4) else "train"  # the last quarter
                 label = AMORPHOUS
             elif run["name"].endswith("other-size"):
                 split, label = "val_config", structure
@@ -148,12 +158,12 @@ def _configurations(structure: str, cache: dict[str, dict], rng) -> list[dict]:
     # interface shapes: crystal at 0.5 Tm with the liquid cut in; the cylinder is held out
     crystal = cache[f"{structure}-crystal-0.5Tm"]
     for shape, split in (("slab", "train"), ("sphere", "train"), ("cylinder", "val_config")):
-        for k in (1, 3):
+        for k, size in ((1, 1.0), (3, OTHER_REGION_SIZE[shape])):
             pos, species, label = interface_configuration(
                 shape, crystal["positions"][k], crystal["species"], crystal["dimensions"][k],
-                liquid["positions"][k], liquid["dimensions"][k], liquid["species"])
+                liquid["positions"][k], liquid["dimensions"][k], liquid["species"], size=size)
             label = np.where(label == "crystal", structure, label)
-            out.append({"config": f"{structure}-interface-{shape}/frame{k}", "structure": structure,
+            out.append({"config": f"{structure}-interface-{shape}-size{size:g}/frame{k}", "structure": structure,
                         "temperature": round(0.5 * tm, 1), "positions": pos, "dimensions": crystal["dimensions"][k],
                         "species": species, "labels": label, "split": split})
     return out
@@ -236,7 +246,8 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
     ds.to_netcdf(tmp, engine="scipy")
     os.replace(tmp, output)
     return {"output": str(output), "samples": int(ds.sizes["sample"]),
-            "per_split": {k.decode(): int((ds.split == k).sum()) for k in np.unique(ds.split.values)},
+            "per_split": {k.decode(): int(n) for k, n in zip(*np.unique(
+                ds.config_split.values[ds.config_index.values], return_counts=True))},
             "per_label": {k.decode(): int((ds.structure == k).sum()) for k in np.unique(ds.structure.values)}}
 
 
@@ -248,25 +259,24 @@ def _to_dataset(parts, settings):
 
     X = np.vstack([p[0] for p in parts]).astype(np.float32)
     labels = np.concatenate([p[1] for p in parts])
-
-    def rep(key):
-        return np.concatenate([[p[2][key]] * p[3] for p in parts])
-
-    names = [p[2]["config"] for p in parts]
+    cfg = [p[2] for p in parts]
+    # per-atom: features, label and configuration; per configuration: everything else
+    # (keeps the shipped file under 20 MB; load_reference expands it back to atoms)
     ds = xr.Dataset(
         {"features": (("sample", "feature"), X),
          "structure": ("sample", labels.astype("S8")),
-         "material": ("sample", np.array([MATERIALS[s]["material"] for s in rep("structure")], dtype="S8")),
-         "temperature": ("sample", rep("temperature").astype(np.float32)),
-         "config_index": ("sample", np.concatenate([[i] * p[3] for i, p in enumerate(parts)]).astype(np.int32)),
-         "config_name": ("config", np.array(names, dtype="S64")),
-         "split": ("sample", rep("split").astype("S16"))},
-        coords={"feature": np.array(settings.feature_names, dtype="S12")},
+         "config_index": ("sample", np.concatenate([[i] * p[3] for i, p in enumerate(parts)]).astype(
+             np.int16 if len(parts) < 2**15 else np.int32)),
+         "config_name": ("config", np.array([c["config"] for c in cfg], dtype="S64")),
+         "config_material": ("config", np.array([MATERIALS[c["structure"]]["material"] for c in cfg], dtype="S8")),
+         "config_temperature": ("config", np.array([c["temperature"] for c in cfg], np.float32)),
+         "config_split": ("config", np.array([c["split"] for c in cfg], dtype="S16"))},
+        coords={"feature": np.array(settings.feature_names, dtype="S16")},
         attrs={"title": "lessdask reference data (LESS paper, Table 1 materials)",
                "lessdask_version": __version__, "feature_settings": json.dumps(settings.to_dict()),
                "interface_skip_angstrom": INTERFACE_SKIP, "atoms_per_frame": ATOMS_PER_FRAME or 0},
     )
-    ds["temperature"].attrs["units"] = "K"
+    ds["config_temperature"].attrs["units"] = "K"
     return ds
 
 
@@ -298,10 +308,16 @@ def load_reference(which: str = "crystals", path=None):
     if not p.exists():
         raise LessdaskError(f"reference data {p} not found; build it with 'lessdask reference build'")
     ds = xr.load_dataset(p, engine="scipy")
-    for k in ("structure", "material", "split", "feature", "config_name"):
-        ds[k] = ds[k].astype(str)
-    ds["config_id"] = ("sample", ds["config_name"].values[ds["config_index"].values])
-    ds = ds.drop_vars(["config_index", "config_name"])
+    ci = ds["config_index"].values.astype(np.int64)
+    per_config = {"config_id": "config_name", "material": "config_material", "split": "config_split",
+                  "temperature": "config_temperature"}
+    for name, var in per_config.items():
+        values = ds[var].values[ci]
+        ds[name] = ("sample", values.astype(str) if values.dtype.kind == "S" else values)
+    ds["temperature"].attrs["units"] = "K"
+    ds["structure"] = ds["structure"].astype(str)
+    ds["feature"] = ds["feature"].astype(str)
+    ds = ds.drop_vars(["config_index", *per_config.values()])
     source = np.array([c.split("-")[0] for c in ds.config_id.values])
     if which == "crystals":
         ds = ds.isel(sample=np.flatnonzero(np.isin(source, CRYSTALS)))
@@ -315,9 +331,11 @@ def load_reference(which: str = "crystals", path=None):
 def plot_reference(output_dir="reference-plots", path=None, which: str = "all") -> list[str]:
     """Per-class feature distributions of the reference data (the paper's Figures S3/S4).
 
-    Writes ``features_all_neighbours.png`` (q3 ... q12) and ``features_other_species.png``
-    (the same over other-species neighbours; binary materials only), one histogram panel
-    per feature, one colour per class (:data:`lessdask.analysis.CLASS_COLORS`).
+    Writes ``features_all_neighbours.png`` (q3 ... q12), ``features_other_species.png``
+    (the same over other-species neighbours; binary materials only) and, for data with
+    neighbour-averaged features, ``features_averaged.png`` and
+    ``features_other_species_averaged.png``; one histogram panel per feature, one colour per
+    class (:data:`lessdask.analysis.CLASS_COLORS`).
 
     Returns
     -------
@@ -337,13 +355,19 @@ def plot_reference(output_dir="reference-plots", path=None, which: str = "all") 
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for part, cols, title in (("all_neighbours", range(6), "over all neighbours"),
-                              ("other_species", range(6, 12), "over other-species neighbours (binary materials)")):
-        fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+    nl = len(json.loads(ds.attrs["feature_settings"])["l_values"])
+    parts = [("all_neighbours", range(nl), "over all neighbours"),
+             ("other_species", range(nl, 2 * nl), "over other-species neighbours (binary materials)")]
+    if len(names) == 4 * nl:
+        parts += [("averaged", range(2 * nl, 3 * nl), "averaged over each atom's neighbours"),
+                  ("other_species_averaged", range(3 * nl, 4 * nl),
+                   "over other-species neighbours, averaged over each atom's neighbours")]
+    for part, cols, title in parts:
+        fig, axes = plt.subplots(2, (nl + 1) // 2, figsize=(12, 6.5), squeeze=False)
         for ax, j in zip(axes.flat, cols):
             for c in sorted(set(y)):
                 v = X[y == c, j]
-                if part == "other_species":
+                if part.startswith("other_species"):
                     v = v[v > 0]
                 if v.size:
                     ax.hist(v, bins=80, range=(0, 1), histtype="step", density=True, color=class_color(c), label=c)
