@@ -46,16 +46,22 @@ def gzip_to(src: Path, dst: Path):
 
 
 def store_state(path: Path) -> str:
-    """``"missing"``, ``"complete"`` or ``"incomplete"`` for a results store."""
+    """``"missing"``, ``"complete"``, ``"incomplete"`` or ``"stale"`` (made by another model) for a store."""
+    from lessdask.model import read_model_metadata
+    from lessdask.model.default import default_model_path
+
     if not path.exists():
         return "missing"
     attrs = path / ".zattrs"
     if attrs.exists():
         try:
-            if json.loads(attrs.read_text()).get("complete"):
-                return "complete"
+            meta = json.loads(attrs.read_text())
         except ValueError:
-            pass
+            return "incomplete"
+        if meta.get("model_digest") != read_model_metadata(default_model_path())["digest"]:
+            return "stale"
+        if meta.get("complete"):
+            return "complete"
     return "incomplete"
 
 
@@ -74,11 +80,11 @@ def classify_stage(dump: Path, store: Path, **kwargs) -> dict:
         save_positions=True,
         cluster={"n_workers": 1},
         resume=(state == "incomplete"),
-        overwrite=False,
+        overwrite=(state == "stale"),  # the default model changed since: classify again
         progress=False,
         **kwargs,
     )
-    print(f"[classify] {store}: {time.perf_counter() - t0:.1f} s ({'resumed' if state == 'incomplete' else 'new'})")
+    print(f"[classify] {store}: {time.perf_counter() - t0:.1f} s ({ {'incomplete': 'resumed', 'stale': 'redone: new model'}.get(state, 'new') })")
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in summary.items()}
 
 
