@@ -1,11 +1,17 @@
 """The batch processor: trajectory frames through a Dask graph into a chunked Zarr results store.
 
-Tasks are (frame block, atom chunk). Each worker unpickles the trajectory reader once (its
-frame offsets were built once, on the client) and keeps it open, loads the model file once,
-and for every task reads its frames, featurises its chunk's atoms against all atoms of the
+Tasks are (frame block, atom chunk). Each worker unpickles the run's payload once -- the
+trajectory reader (its frame offsets were built once, on the client), the species codes and
+the frame and atom lists of the plan -- and keeps it, loads the model file once, and for every
+task reads its frames, featurises its chunk's atoms against all atoms of the
 frame (so chunk borders and periodic images are seen), classifies them, writes its own
 region of the store and returns a small receipt. A task's marker file is written only after
 its data, so ``resume`` redoes half-written chunks and trusts finished ones.
+
+A task's arguments are only its (frame block, atom chunk) indices and small settings, never
+per-atom arrays: a worker keeps every finished task's arguments (its run spec) until the
+client releases the result, so per-atom arguments would make worker memory grow with the
+number of tasks, i.e. with the trajectory length.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ _WORKER_CACHE: dict = {}
 
 
 def _worker_universe(token: str, payload: bytes):
+    """The run's payload ``{"universe", "species", "frames", "atoms"}``, unpickled once per worker."""
     key = ("universe", token)
     if key not in _WORKER_CACHE:
         # one trajectory per worker at a time: a long-lived worker serving run after run must
@@ -105,9 +112,11 @@ def _write_region(store, fb, ac, options, labels, proba, feats, pos_out, times, 
     os.replace(tmp, marker)  # the marker exists only once the data are written
 
 
-def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms, fb, ac, options):
+def run_task(token, payload, model_path, digest, store, fb, ac, options):
     """Classify one (frame block, atom chunk) and write its region of the store.
 
+    The frames and atoms of the task are block ``fb`` (``options["fpt"]`` frames) and chunk
+    ``ac`` (``options["apc"]`` atoms) of the plan's lists in the worker's cached payload.
     Returns a receipt (a small dict); no per-atom data goes back to the client.
     """
     from lessdask.features import compute_features, species_codes
@@ -115,11 +124,14 @@ def run_task(token, payload, model_path, digest, store, plan_frames, plan_atoms,
 
     t0 = time.perf_counter()
     _one_thread_per_worker()
-    u = _worker_universe(token, payload)
+    run = _worker_universe(token, payload)
+    u = run["universe"]
     model = _worker_model(model_path, digest)
     files = options["files"]
-    codes = species_codes(options["species"], u.atoms.n_atoms)
-    atoms = plan_atoms
+    codes = run["species"]
+    fpt, apc = options["fpt"], options["apc"]
+    plan_frames = run["frames"][fb * fpt:(fb + 1) * fpt]
+    atoms = run["atoms"][ac * apc:(ac + 1) * apc]
     n_f, n_a = len(plan_frames), len(atoms)
     m = len(model.classes_)
     labels = np.empty((n_f, n_a), np.int8)
@@ -230,7 +242,13 @@ def _create_store(path: Path, plan, atom_ids, classes, settings, attrs, save_fea
         ds["position"].attrs.update(long_name="atom position", units="Å")
     if save_features:
         ds["features"].attrs.update(long_name="Steinhardt bond-orientational order parameters", units="1")
-    encoding = {"label": {"_FillValue": None}}
+    # LZ4 with byte shuffle: 5x faster to write than zarr's default Zstd for the same size
+    # within 10 % (0.05 vs 0.23 s per 250k-atom probability chunk; README, design notes)
+    from numcodecs import Blosc
+
+    fast = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    encoding = {name: {"compressors": (fast,)} for name in ds.data_vars}
+    encoding["label"]["_FillValue"] = None
     ds.to_zarr(path, mode="w", compute=False, zarr_format=2, encoding=encoding, consolidated=True)
     (path / _TASKS_DIR).mkdir(exist_ok=True)
 
@@ -388,10 +406,12 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
             save_positions = "position" in existing
         done = _done_tasks(path) if resuming else set()
         todo = [t for t in plan.tasks() if t not in done]
-        options = {"files": files, "species": species_codes(species, len(species)), "pbc": bool(pbc), "fpt": plan.frames_per_task,
+        # small, per task; the per-atom arrays travel once per worker in the payload (see the module doc)
+        options = {"files": files, "pbc": bool(pbc), "fpt": plan.frames_per_task,
                    "apc": plan.atoms_per_chunk, "save_features": save_features, "save_positions": save_positions}
         token = uuid.uuid4().hex
-        blob = pickle.dumps(u)
+        blob = pickle.dumps({"universe": u, "species": species_codes(species, len(species)),
+                             "frames": np.asarray(plan.frames, np.int64), "atoms": np.asarray(plan.atoms, np.int64)})
         ran, errors = 0, []
         # The completion markers are the truth: a round ends when every future has finished,
         # failed or been lost (e.g. workers retiring on a batch --lifetime take the broadcast
@@ -403,8 +423,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
                 break
             payload = c.scatter(blob, broadcast=True, hash=False)
             futures = [
-                c.submit(run_task, token, payload, model_path, mdl.digest_, str(path.resolve()),
-                         plan.frames[plan.frame_slice(fb)], plan.atoms[plan.atom_slice(ac)], fb, ac, options,
+                c.submit(run_task, token, payload, model_path, mdl.digest_, str(path.resolve()), fb, ac, options,
                          key=f"lessdask-{token[:8]}-{round_}-{fb}-{ac}", retries=2)
                 for fb, ac in pending
             ]
@@ -434,14 +453,23 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
 
 
 def _wait(futures, total, progress):
-    """Wait for all tasks with a progress bar; return user errors sorted by frame (others re-raised)."""
+    """Wait for all tasks with a progress bar; return user errors sorted by frame (others re-raised).
+
+    Takes the futures over: ``futures`` is emptied, and each future is dropped as soon as it
+    has finished, so the scheduler releases the task and its worker forgets it (its state and
+    receipt) at once instead of holding every finished task of the round until the end.
+    """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
+    remaining = {f.key: f for f in futures}
+    done = as_completed(futures)
+    futures.clear()
     errors = []
     bar = tqdm(total=total, unit="task", desc="classify", disable=not progress)
     try:
-        for fut in as_completed(futures):
+        for fut in done:
+            remaining.pop(fut.key, None)
             if fut.status == "cancelled":  # lost with its worker or its data; resubmitted next round
                 continue
             exc = fut.exception()
@@ -450,9 +478,10 @@ def _wait(futures, total, progress):
             elif isinstance(exc, LessdaskError):
                 errors.append(exc)
             else:
-                for f in futures:
+                for f in remaining.values():
                     f.cancel()
                 raise exc
+            del fut, exc  # the loop variable would keep the last future alive until the next one
     finally:
         bar.close()
     errors.sort(key=lambda e: _frame_in(str(e)))
