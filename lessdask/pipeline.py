@@ -119,7 +119,7 @@ def run_task(token, payload, model_path, digest, store, fb, ac, options):
     ``ac`` (``options["apc"]`` atoms) of the plan's lists in the worker's cached payload.
     Returns a receipt (a small dict); no per-atom data goes back to the client.
     """
-    from lessdask.features import compute_features, species_codes
+    from lessdask.features import compute_features
     from lessdask.trajectory import frame_box
 
     t0 = time.perf_counter()

@@ -242,3 +242,44 @@ def test_extended_xyz_with_lattice_is_read_as_periodic(tmp_path, crystal_frames,
     ds = xr.open_zarr(out)
     np.testing.assert_allclose(ds["dimensions"].values[0, :3], dims[0][:3], rtol=1e-6)
     np.testing.assert_array_equal(ds["label"].values, xr.open_zarr(reference_store)["label"].values)
+
+
+def test_tasks_carry_no_per_atom_arrays(tmp_path, dump_file, reference_store, client):
+    # a worker keeps a finished task's arguments until the client lets the result go, so per-atom
+    # arguments would make worker memory grow with the number of tasks (the trajectory length)
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    def largest_array(obj) -> int:
+        if isinstance(obj, np.ndarray):
+            return obj.size
+        if isinstance(obj, dict):
+            obj = list(obj.values())
+        if isinstance(obj, (list, tuple)):
+            return max((largest_array(x) for x in obj), default=0)
+        return 0
+
+    class TaskArgumentSizes(WorkerPlugin):
+        """The largest array among each finished lessdask task's arguments (its run spec)."""
+
+        name = "test-lessdask-task-argument-sizes"
+
+        def setup(self, worker):
+            self.worker, self.largest = worker, []
+
+        def transition(self, key, start, finish, **kwargs):
+            if start == "executing" and str(key).startswith("lessdask-"):
+                ts = self.worker.state.tasks.get(key)
+                if ts is not None and ts.run_spec is not None:
+                    self.largest.append(largest_array([*ts.run_spec.args, *ts.run_spec.kwargs.values()]))
+
+    client.register_plugin(TaskArgumentSizes())
+    try:
+        out = tmp_path / "small-args.zarr"
+        _run(dump_file, out, client, atoms_per_chunk=100, frames_per_task=1)
+        largest = [n for per_worker in client.run(lambda dask_worker: dask_worker.plugins[TaskArgumentSizes.name].largest
+                                                  ).values() for n in per_worker]
+    finally:
+        client.unregister_worker_plugin(TaskArgumentSizes.name)
+    assert len(largest) == 4 * 9  # 4 frames x 9 chunks of (at most) 100 of the 864 atoms
+    assert max(largest) < 100, f"a task's arguments hold an array of {max(largest)} elements"
+    np.testing.assert_array_equal(xr.open_zarr(out)["label"].values, xr.open_zarr(reference_store)["label"].values)
