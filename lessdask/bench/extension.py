@@ -122,8 +122,9 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     d.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
     names = [f"extension\n({fraction:.0%} of graphite)", "full retrain"]
-    axes[0].bar(names, [out["extension"]["seconds"], out["full_retrain"]["seconds"]], color=["tab:green", "0.5"])
-    axes[0].set_ylabel("training time (s)")
+    # CPU time: wall time on a shared machine measures the other jobs as much as this one
+    axes[0].bar(names, [out["extension"]["cpu_seconds"], out["full_retrain"]["cpu_seconds"]], color=["tab:green", "0.5"])
+    axes[0].set_ylabel("training CPU time (s, 1 thread)")
     axes[1].bar(names, [out["extension"]["samples_trained_on"], out["full_retrain"]["samples_trained_on"]],
                 color=["tab:green", "0.5"])
     axes[1].set_ylabel("samples trained on")
