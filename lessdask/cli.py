@@ -95,6 +95,24 @@ def _add_bench_features(bench_sub) -> None:
 # ---- reference room: reference build
 
 
+def _feature_settings(path):
+    """FeatureSettings from a YAML file (None: the defaults); a bad file is an InputError."""
+    if path is None:
+        return None
+    import yaml
+
+    from lessdask.errors import InputError
+    from lessdask.features import FeatureSettings
+
+    try:
+        with open(path) as f:
+            return FeatureSettings.from_dict({"average": True, **(yaml.safe_load(f) or {})})
+    except OSError as exc:
+        raise InputError(f"cannot read feature settings {path}: {exc.strerror}") from exc
+    except (ValueError, TypeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: not valid feature settings ({exc}); see configs/features-default.yaml") from exc
+
+
 @command
 def _add_reference(sub) -> None:
     p = sub.add_parser("reference", help="build the labelled reference data from LAMMPS MD")
@@ -106,12 +124,16 @@ def _add_reference(sub) -> None:
     b.add_argument("--workdir", help="cache of finished MD runs (default OUTPUT.work); rerun to resume")
     b.add_argument("--workers", type=int, default=None, help="MD runs in parallel (default: cores)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    b.add_argument("--features", metavar="YAML",
+                   help="feature settings (default: configs/features-default.yaml; "
+                        "configs/features-paper.yaml gives the paper's twelve)")
 
     def run(args):
         from lessdask.reference.dataset import CRYSTALS, EXTENSION, build_reference
 
         _print_json(build_reference(args.output, structures=tuple(args.structures or CRYSTALS + EXTENSION),
-                                    workdir=args.workdir, workers=args.workers, overwrite=args.overwrite))
+                                    workdir=args.workdir, workers=args.workers, overwrite=args.overwrite,
+                                    settings=_feature_settings(args.features)))
 
     b.set_defaults(func=run)
 

@@ -36,3 +36,21 @@ def test_cluster_profiles_only_use_dask_jobqueue_arguments(kind, cls):
         if "__init__" in vars(klass):
             known |= set(inspect.signature(klass.__init__).parameters)
     assert set(options) <= known, set(options) - known
+
+
+def test_paper_feature_settings_file_gives_the_papers_twelve_features():
+    s = FeatureSettings.from_dict(yaml.safe_load((CONFIGS / "features-paper.yaml").read_text()))
+    assert not s.average and s.n_features == 12 and s.l_values == (3, 4, 6, 8, 10, 12)
+
+
+def test_reference_build_refuses_a_broken_feature_settings_file_before_any_md(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "features.yaml"
+    bad.write_text("n_nearest: 4\npading: 1.3\n")  # misspelt key
+    r = subprocess.run([sys.executable, "-m", "lessdask.cli", "reference", "build", "-o", str(tmp_path / "r.nc"),
+                        "--features", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert str(bad) in r.stderr and "pading" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "r.nc").exists()
