@@ -45,10 +45,12 @@ def gzip_to(src: Path, dst: Path):
     src.unlink()
 
 
-def store_state(path: Path) -> str:
+def store_state(path: Path, model="default") -> str:
     """``"missing"``, ``"complete"``, ``"incomplete"`` or ``"stale"`` (made by another model) for a store."""
     from lessdask.model import read_model_metadata
     from lessdask.model.default import default_model_path
+
+    model_file = default_model_path() if str(model) == "default" else Path(model)
 
     if not path.exists():
         return "missing"
@@ -58,18 +60,18 @@ def store_state(path: Path) -> str:
             meta = json.loads(attrs.read_text())
         except ValueError:
             return "incomplete"
-        if meta.get("model_digest") != read_model_metadata(default_model_path())["digest"]:
+        if meta.get("model_digest") != read_model_metadata(model_file)["digest"]:
             return "stale"
         if meta.get("complete"):
             return "complete"
     return "incomplete"
 
 
-def classify_stage(dump: Path, store: Path, **kwargs) -> dict:
-    """Classify ``dump`` into ``store`` with the default model on one worker (resumable)."""
+def classify_stage(dump: Path, store: Path, model="default", **kwargs) -> dict:
+    """Classify ``dump`` into ``store`` with ``model`` (default: the default model) on one worker (resumable)."""
     from lessdask.pipeline import classify
 
-    state = store_state(store)
+    state = store_state(store, model)
     if state == "complete":
         print(f"[classify] reusing complete store {store}")
         return {"reused": True}
@@ -77,6 +79,7 @@ def classify_stage(dump: Path, store: Path, **kwargs) -> dict:
     summary = classify(
         str(dump),
         output=str(store),
+        model=str(model),
         save_positions=True,
         cluster={"n_workers": 1},
         resume=(state == "incomplete"),

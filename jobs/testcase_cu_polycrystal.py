@@ -337,7 +337,14 @@ def main(argv=None):
     ap.add_argument("--box", type=float, default=65.0)
     ap.add_argument("--grains", type=int, default=8)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--model", default="default",
+                    help="model file (default: the default model; another model writes its figures and "
+                         "numbers to OUTDIR/model-NAME/ instead of docs/)")
     args = ap.parse_args(argv)
+    global DOCS
+    tag = "" if args.model == "default" else f"-{Path(args.model).stem}"
+    if tag:
+        DOCS = Path(args.outdir) / f"model{tag}"
     t0 = time.perf_counter()
     work = Path(args.outdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -346,9 +353,10 @@ def main(argv=None):
     md_reused = (work / "polycrystal.lammpstrj.gz").exists()
     dump = md_stage(work, poly)
     t_md = time.perf_counter() - t0
-    summary = classify_stage(dump, work / "polycrystal.zarr", pbc=False)
+    store = work / f"polycrystal{tag}.zarr"
+    summary = classify_stage(dump, store, model=args.model, pbc=False)
     t_cls = time.perf_counter() - t0 - t_md
-    out = analyse(work / "polycrystal.zarr", poly)
+    out = analyse(store, poly)
     inside = out["regions"]["grain_interior"]
     out.update(
         {
