@@ -37,7 +37,7 @@ CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "C
 #: Atoms closer than this (Å) to a crystal/amorphous boundary get no label.
 INTERFACE_SKIP = 3.0
 #: Labelled atoms kept per configuration frame (a random subset above it; None keeps all).
-#: 500 keeps the shipped file under 20 MB (18.7 MB, 176k atoms); keeping all (226k atoms,
+#: 500 keeps the shipped file under 20 MB (18.6 MB, 175k atoms); keeping all (226k atoms,
 #: 24 MB) scored the same held-out accuracy within 0.05 points.
 ATOMS_PER_FRAME = 500
 AMORPHOUS = "AM"
