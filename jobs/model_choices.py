@@ -11,7 +11,8 @@
   held-out accuracy and single-thread inference speed.
 * insample: accuracy of the default model on its own training frames per crystal temperature
   (shows the hot-crystal / liquid overlap).
-* extension: graphite vs old-class accuracy as the continued boosting rounds of extension vary.
+* extension: graphite vs old-class accuracy for the number of samples per known class, and with
+  and without the new class's jittered copies and randomised trees.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ def insample():
 
 
 def extension():
+    """The README's extension choices: samples per known class, and what fixes hot graphite."""
     import lessdask.model.extension as ext
 
     m = load_model("default")
@@ -143,11 +145,30 @@ def extension():
     tr = (g.structure.values == "graphite") & (g.split.values == "train")
     te = (g.structure.values == "graphite") & (g.split.values != "train")
     cv = c.split.values == "val_config"
-    for r, lr in [(5, 0.1), (10, 0.1), (20, 0.1), (10, 0.2)]:
-        ext.UPDATE_ROUNDS, ext.UPDATE_LEARNING_RATE = r, lr
-        new = ext.extend_model(m, "graphite", g.features.values[tr])
-        print(f"{r} rounds, lr {lr}: graphite {np.mean(new.predict(g.features.values[te]) == 'graphite'):.4f}, "
-              f"old classes {np.mean(new.predict(c.features.values[cv]) == c.structure.values[cv]):.4f}")
+    before = np.mean(m.predict(c.features.values[cv]) == c.structure.values[cv])
+
+    def run(label, fraction=0.02):
+        new = ext.extend_model(m, "graphite", g.features.values[tr], fraction=fraction)
+        old = np.mean(new.predict(c.features.values[cv]) == c.structure.values[cv])
+        print(f"{label}: graphite {np.mean(new.predict(g.features.values[te]) == 'graphite'):.4f}, "
+              f"old classes {old:.4f} ({100 * (old - before):+.2f} points)", flush=True)
+
+    default_n, default_copies, default_params = ext.OLD_SAMPLES_PER_CLASS, ext.NEW_CLASS_COPIES, ext.NEW_CLASS_PARAMS
+    plain = {k: v for k, v in default_params.items() if k not in ("feature_fraction", "extra_trees")}
+    try:
+        for n in (25, 50, 100, None):  # None: as many as new atoms used
+            ext.OLD_SAMPLES_PER_CLASS = n
+            run(f"{n or 'all'} samples per known class")
+        ext.OLD_SAMPLES_PER_CLASS = default_n
+        for label, copies, params, fraction in [("no copies, plain trees", 0, plain, 0.02),
+                                                ("no copies, plain trees, 10 % of the data", 0, plain, 0.10),
+                                                ("4 copies, plain trees", default_copies, plain, 0.02),
+                                                ("4 copies, randomised trees (default)", default_copies, default_params,
+                                                 0.02)]:
+            ext.NEW_CLASS_COPIES, ext.NEW_CLASS_PARAMS = copies, params
+            run(label, fraction)
+    finally:
+        ext.OLD_SAMPLES_PER_CLASS, ext.NEW_CLASS_COPIES, ext.NEW_CLASS_PARAMS = default_n, default_copies, default_params
 
 
 if __name__ == "__main__":

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import stage_times, KB_EV, ROOT, classify_stage, gzip_to, read_dump_frames, run_lammps, write_json  # noqa: E402
+from _testcase_common import KB_EV, ROOT, lammps_dump, read_dump_frames, run_case, write_json  # noqa: E402
 
 CASE = "cu_bar_melting"
 DOCS = ROOT / "docs" / "testcases" / CASE
@@ -92,8 +91,7 @@ def md_stage(work: Path, seed: int = 20231) -> Path:
         print(f"[md] reusing {dump}")
         return dump
     raw = work / "cu_bar.lammpstrj"
-    t0 = time.perf_counter()
-    run_lammps(
+    return lammps_dump(
         f"""
         units metal
         atom_style atomic
@@ -126,11 +124,8 @@ def md_stage(work: Path, seed: int = 20231) -> Path:
         dump_modify d sort id
         run {HEAT_PS * 1000}
         """,
-        work,
+        work, raw, dump,
     )
-    gzip_to(raw, dump)
-    print(f"[md] {time.perf_counter() - t0:.1f} s -> {dump}")
-    return dump
 
 
 def analyse(dump: Path, store: Path) -> dict:
@@ -204,7 +199,6 @@ def analyse(dump: Path, store: Path) -> dict:
     for ax, f in zip(axes, pick):
         pos = np.asarray(ds["position"].isel(frame=f).values)
         lab = np.asarray(labels.isel(frame=f).values)
-        zlo = pos[:, 2].min()
         ax.scatter(pos[:, 2], pos[:, 0], c=colors[lab], s=2)
         c, t = profiles[f]
         ax2 = ax.twinx()
@@ -240,15 +234,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outdir", default=str(Path.home() / ".cache" / "lessdask" / "testcases" / CASE))
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
     work = Path(args.outdir)
     work.mkdir(parents=True, exist_ok=True)
-    md_reused = (work / "cu_bar.lammpstrj.gz").exists()
-    dump = md_stage(work)
-    t_md = time.perf_counter() - t0
-    summary = classify_stage(dump, work / "cu_bar.zarr")
-    t_cls = time.perf_counter() - t0 - t_md
-    out = analyse(dump, work / "cu_bar.zarr")
+    dump, store = work / "cu_bar.lammpstrj.gz", work / "cu_bar.zarr"
+    out = run_case(work, dump, lambda: md_stage(work), store, lambda: analyse(dump, store))
     out.pop("_am_index", None)
     out.update(
         {
@@ -258,8 +247,6 @@ def main(argv=None):
             "md": f"{EQ_PS} ps NPT {T_EQ:.0f} K; then {HEAT_PS} ps: langevin hot slab (z < {HOT_CELLS} cells) {T_HOT:.0f} K, "
             f"langevin cold slab (last {COLD_CELLS} cells) {T_COLD:.0f} K, nve all, press/berendsen z 0 bar; 1 fs; dump every 1 ps",
             "isotherm_K": T_ISO,
-            "classify_summary": summary,
-            "wall_time_s": {**stage_times(work, md=None if md_reused else t_md, classify=None if summary.get("reused") else t_cls), "this_invocation": round(time.perf_counter() - t0, 1), "note": "md/classify: when the stage last ran; this_invocation includes analysis"},
         }
     )
     write_json(DOCS / "numbers.json", out)

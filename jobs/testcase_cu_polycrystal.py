@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import stage_times, ROOT, classify_stage, gzip_to, read_dump_frames, run_lammps, write_json  # noqa: E402
+from _testcase_common import ROOT, lammps_dump, read_dump_frames, run_case, write_json  # noqa: E402
 
 CASE = "cu_polycrystal"
 DOCS = ROOT / "docs" / "testcases" / CASE
@@ -152,8 +152,7 @@ def md_stage(work: Path, poly: dict) -> Path:
     data = work / "polycrystal.data"
     write_data(data, poly["positions"], poly["box"])
     raw = work / "polycrystal.lammpstrj"
-    t0 = time.perf_counter()
-    run_lammps(
+    return lammps_dump(
         f"""
         units metal
         atom_style atomic
@@ -174,11 +173,8 @@ def md_stage(work: Path, poly: dict) -> Path:
         dump_modify d sort id
         run 4000
         """,
-        work,
+        work, raw, dump,
     )
-    gzip_to(raw, dump)
-    print(f"[md] {time.perf_counter() - t0:.1f} s -> {dump}")
-    return dump
 
 
 def region_masks(poly: dict) -> dict:
@@ -345,18 +341,13 @@ def main(argv=None):
     tag = "" if args.model == "default" else f"-{Path(args.model).stem}"
     if tag:
         DOCS = Path(args.outdir) / f"model{tag}"
-    t0 = time.perf_counter()
     work = Path(args.outdir)
     work.mkdir(parents=True, exist_ok=True)
     poly = build_polycrystal(box=args.box, n_grains=args.grains, seed=args.seed)
     print(f"[build] {len(poly['grain'])} atoms, {args.grains} grains, {poly['n_removed']} removed (< 2.0 Å)")
-    md_reused = (work / "polycrystal.lammpstrj.gz").exists()
-    dump = md_stage(work, poly)
-    t_md = time.perf_counter() - t0
-    store = work / f"polycrystal{tag}.zarr"
-    summary = classify_stage(dump, store, model=args.model, pbc=False)
-    t_cls = time.perf_counter() - t0 - t_md
-    out = analyse(store, poly)
+    dump, store = work / "polycrystal.lammpstrj.gz", work / f"polycrystal{tag}.zarr"
+    out = run_case(work, dump, lambda: md_stage(work, poly), store, lambda: analyse(store, poly),
+                   model=args.model, pbc=False)
     inside = out["regions"]["grain_interior"]
     out.update(
         {
@@ -373,8 +364,6 @@ def main(argv=None):
             "fcc_fraction_grain_boundary": out["regions"]["grain_boundary"]["fractions_all_frames"]["fcc"],
             "fcc_fraction_surface": out["regions"]["surface"]["fractions_all_frames"]["fcc"],
             "fcc_fraction_all_atoms": out["all_atoms"]["fcc_fraction_all_frames"],
-            "classify_summary": summary,
-            "wall_time_s": {**stage_times(work, md=None if md_reused else t_md, classify=None if summary.get("reused") else t_cls), "this_invocation": round(time.perf_counter() - t0, 1), "note": "md/classify: when the stage last ran; this_invocation includes analysis"},
         }
     )
     out["ovito_comparison"] = ovito_comparison(dump, poly, out)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import stage_times, ROOT, classify_stage, gzip_to, run_lammps, write_json  # noqa: E402
+from _testcase_common import ROOT, lammps_dump, run_case, write_json  # noqa: E402
 
 CASE = "si_al_interface"
 DOCS = ROOT / "docs" / "testcases" / CASE
@@ -74,8 +73,7 @@ def md_stage(work: Path) -> Path:
     data.write_text("\n".join(lines) + "\n")
     raw = work / "si_al.lammpstrj"
     pot = potential_dir()
-    t0 = time.perf_counter()
-    run_lammps(
+    return lammps_dump(
         f"""
         units metal
         atom_style atomic
@@ -98,11 +96,8 @@ def md_stage(work: Path) -> Path:
         dump_modify d sort id
         run 3000
         """,
-        work,
+        work, raw, dump,
     )
-    gzip_to(raw, dump)
-    print(f"[md] {time.perf_counter() - t0:.1f} s -> {dump}")
-    return dump
 
 
 def analyse(store: Path) -> dict:
@@ -194,23 +189,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outdir", default=str(Path.home() / ".cache" / "lessdask" / "testcases" / CASE))
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
     work = Path(args.outdir)
     work.mkdir(parents=True, exist_ok=True)
-    md_reused = (work / "si_al.lammpstrj.gz").exists()
-    dump = md_stage(work)
-    t_md = time.perf_counter() - t0
-    summary = classify_stage(dump, work / "si_al.zarr")
-    t_cls = time.perf_counter() - t0 - t_md
-    out = analyse(work / "si_al.zarr")
+    store = work / "si_al.zarr"
+    out = run_case(work, work / "si_al.lammpstrj.gz", lambda: md_stage(work), store, lambda: analyse(store))
     out.update(
         {
             "case": "Si (DC) / Al (fcc) interface, layer-averaged probabilities (paper Figure 3c)",
             "n_atoms": int(len(build_interface()["types"])),
             "potential": "MEAM, Jelinek et al. PRB 85, 245102 (2012): library.meam AlS SiS MgS CuS FeS + AlSiMgCuFe.meam",
             "md": "box/relax CG minimisation; 3 ps NPT 500 K aniso 0 bar, 1 fs; dump every 0.5 ps; profile over last 2 ps",
-            "classify_summary": summary,
-            "wall_time_s": {**stage_times(work, md=None if md_reused else t_md, classify=None if summary.get("reused") else t_cls), "this_invocation": round(time.perf_counter() - t0, 1), "note": "md/classify: when the stage last ran; this_invocation includes analysis"},
         }
     )
     write_json(DOCS / "numbers.json", out)

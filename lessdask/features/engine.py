@@ -201,7 +201,7 @@ def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features,
     ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted = cells
     rows = np.arange(targets.size)
     tsorted, trow, run_start = _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n)
-    values = np.zeros((n, nb))  # per-atom q_l in cell order
+    values = np.zeros((n, nb), features.dtype)  # per-atom q_l in cell order (float32: 48 MB at 1M atoms)
     values[rank[targets]] = features[:, :nb]
     if targets.size < n:
         mark = np.zeros(n, np.bool_)
@@ -210,13 +210,13 @@ def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features,
         mark[rank[targets]] = False
         order = np.empty(n, np.int64)
         order[rank] = np.arange(n)
-        halo = order[np.flatnonzero(mark)]
-        if halo.size:
-            hf = np.zeros((halo.size, nb), features.dtype)
-            _steinhardt(frac, cart, codes, H, volume, halo, s, hf, np.zeros(halo.size, np.int32),
-                        np.zeros(halo.size), )
-            values[rank[halo]] = hf
-    avg = np.zeros((targets.size, nb))
+        halo_sorted = np.flatnonzero(mark)
+        if halo_sorted.size:
+            hf = np.zeros((halo_sorted.size, nb), features.dtype)
+            _steinhardt(frac, cart, codes, H, volume, order[halo_sorted], s, hf,
+                        np.zeros(halo_sorted.size, np.int32), np.zeros(halo_sorted.size))
+            values[halo_sorted] = hf
+    avg = np.zeros((targets.size, nb), features.dtype)
     neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
                    cutoffs, values, avg, np.zeros(0, np.bool_))
     features[:, nb:] = avg

@@ -160,6 +160,16 @@ def _gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mra
     return ng
 
 
+@njit(cache=True)
+def _gather_capacity(start, mrange):
+    """Largest neighbourhood a gather can produce (buffer size), and the largest image range."""
+    occupancy = 0
+    for c in range(start.shape[0] - 1):
+        occupancy = max(occupancy, start[c + 1] - start[c])
+    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
+    return max(1, occupancy * n_images), max(mrange[0], max(mrange[1], mrange[2]))
+
+
 @njit(cache=True, fastmath=True)
 def _atoms_of_cell(
     k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
@@ -306,12 +316,7 @@ def steinhardt_features(
     lmax = a_tab.shape[0] - 1
     eps2 = COINCIDENT * COINCIDENT
     can_widen = radius < max_cutoff
-    occupancy = 0
-    for c in range(start.shape[0] - 1):
-        occupancy = max(occupancy, start[c + 1] - start[c])
-    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
-    capacity = max(1, occupancy * n_images)
-    mmax = max(mrange[0], max(mrange[1], mrange[2]))
+    capacity, mmax = _gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
         gx = np.empty(capacity)
@@ -363,12 +368,7 @@ def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_so
     nv = values.shape[1]
     marking = mark.shape[0] > 0
     eps2 = COINCIDENT * COINCIDENT
-    occupancy = 0
-    for c in range(start.shape[0] - 1):
-        occupancy = max(occupancy, start[c + 1] - start[c])
-    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
-    capacity = max(1, occupancy * n_images)
-    mmax = max(mrange[0], max(mrange[1], mrange[2]))
+    capacity, mmax = _gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
         gx = np.empty(capacity)
