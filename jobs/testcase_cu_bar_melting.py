@@ -208,7 +208,7 @@ def analyse(dump: Path, store: Path) -> dict:
         if np.isfinite(zf[f]):
             ax.axvline(zf[f], color="k", lw=1)
         ax.set_ylabel("x (Å)")
-        ax.set_title(f"t = {times[f]:.0f} ps (blue fcc, grey AM, green hcp; black line = front)", fontsize=9)
+        ax.set_title(f"t = {times[f]:.0f} ps (blue fcc, grey AM, green hcp, black other; black line = front)", fontsize=9)
     axes[-1].set_xlabel("z (Å)")
     fig.savefig(DOCS / "snapshots.png", dpi=100)
 

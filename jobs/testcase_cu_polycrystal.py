@@ -186,8 +186,8 @@ def region_masks(poly: dict) -> dict:
     }
 
 
-def analyse(store: Path, poly: dict) -> dict:
-    from lessdask.analysis import CLASS_COLORS, open_results
+def analyse(store: Path, poly: dict, model_name: str = "default") -> dict:
+    from lessdask.analysis import CLASS_COLORS, OTHER, open_results
 
     ds = open_results(store)
     names = [str(s) for s in ds["structure"].values]
@@ -205,6 +205,7 @@ def analyse(store: Path, poly: dict) -> dict:
     for region, m in masks.items():
         lab = labels[:, m]
         frac = {n: float((lab == k).mean()) for k, n in enumerate(names)}
+        frac[OTHER] = float((lab == -1).mean())
         per_frame_fcc = [float((lab[f] == names.index("fcc")).mean()) for f in range(lab.shape[0])]
         out["regions"][region] = {
             "n_atoms": int(m.sum()),
@@ -225,15 +226,15 @@ def analyse(store: Path, poly: dict) -> dict:
     ax1.scatter(pos[sl, 0], pos[sl, 1], c=poly["grain"][sl], cmap="tab10", s=9, vmin=0, vmax=9)
     ax1.set_title(f"grain (construction), slab |z - {zmid:.0f} Å| < 1.5 Å")
     lab = labels[-1]
-    colors = np.array([CLASS_COLORS.get(n, "#000000") for n in names] + ["#000000"])
+    colors = np.array([CLASS_COLORS.get(n, "#000000") for n in names] + [CLASS_COLORS[OTHER]])
     ax2.scatter(pos[sl, 0], pos[sl, 1], c=colors[lab[sl]], s=9)
     present = sorted(set(lab[sl].tolist()))
     ax2.legend(
-        handles=[Line2D([], [], marker="o", ls="", color=colors[k], label=names[k] if k >= 0 else "unlabelled") for k in present],
+        handles=[Line2D([], [], marker="o", ls="", color=colors[k], label=names[k] if k >= 0 else OTHER) for k in present],
         loc="upper right",
         fontsize=8,
     )
-    ax2.set_title(f"LESS class (default model), t = {float(ds['time'].values[-1]):.0f} ps")
+    ax2.set_title(f"LESS class ({model_name} model), t = {float(ds['time'].values[-1]):.0f} ps")
     for ax in (ax1, ax2):
         ax.set_aspect("equal")
         ax.set_xlabel("x (Å)")
@@ -246,7 +247,7 @@ def analyse(store: Path, poly: dict) -> dict:
     ax = fig.subplots()
     regions = list(masks)
     bottom = np.zeros(len(regions))
-    for n in names:
+    for n in [*names, OTHER]:
         vals = np.array([out["regions"][r]["fractions_all_frames"][n] for r in regions])
         if vals.max() > 0.001:
             ax.bar(regions, vals, bottom=bottom, color=CLASS_COLORS.get(n, "k"), label=n)
@@ -346,7 +347,7 @@ def main(argv=None):
     poly = build_polycrystal(box=args.box, n_grains=args.grains, seed=args.seed)
     print(f"[build] {len(poly['grain'])} atoms, {args.grains} grains, {poly['n_removed']} removed (< 2.0 Å)")
     dump, store = work / "polycrystal.lammpstrj.gz", work / f"polycrystal{tag}.zarr"
-    out = run_case(work, dump, lambda: md_stage(work, poly), store, lambda: analyse(store, poly),
+    out = run_case(work, dump, lambda: md_stage(work, poly), store, lambda: analyse(store, poly, Path(args.model).stem),
                    model=args.model, pbc=False)
     inside = out["regions"]["grain_interior"]
     out.update(
@@ -364,6 +365,7 @@ def main(argv=None):
             "fcc_fraction_grain_boundary": out["regions"]["grain_boundary"]["fractions_all_frames"]["fcc"],
             "fcc_fraction_surface": out["regions"]["surface"]["fractions_all_frames"]["fcc"],
             "fcc_fraction_all_atoms": out["all_atoms"]["fcc_fraction_all_frames"],
+            "other_fraction": {r: v["fractions_all_frames"]["other"] for r, v in out["regions"].items()},
         }
     )
     out["ovito_comparison"] = ovito_comparison(dump, poly, out)

@@ -104,7 +104,7 @@ def analyse(store: Path) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from lessdask.analysis import CLASS_COLORS, open_results, phase_fractions, plot_profile, profile
+    from lessdask.analysis import CLASS_COLORS, OTHER, open_results, phase_fractions, plot_profile, profile
 
     DOCS.mkdir(parents=True, exist_ok=True)
     ds = open_results(store)
@@ -128,6 +128,8 @@ def analyse(store: Path) -> dict:
             ax1.plot(p, zc, "-o", ms=2, color=CLASS_COLORS.get(n, "k"), label=n)
         if np.nanmax(f) > 0.02:
             ax2.plot(f, zc, "-o", ms=2, color=CLASS_COLORS.get(n, "k"), label=n)
+    if np.nanmax(prof["other"].values) > 0.02:
+        ax2.plot(prof["other"].values, zc, "--o", ms=2, color=CLASS_COLORS[OTHER], label=OTHER)
     ax1.set_xlabel("mean class probability per layer")
     ax2.set_xlabel("fraction of atoms labelled (hard label)")
     ax1.set_ylabel("z (Å)")
@@ -172,7 +174,8 @@ def analyse(store: Path) -> dict:
             sel = (types[None, :] == t) & m
             out["regions"][f"{elem}_{region}"] = {
                 "n_atom_frames": int(sel.sum()),
-                "label_fractions": {n: float((lab[sel] == k).mean()) for k, n in enumerate(names)},
+                "label_fractions": {**{n: float((lab[sel] == k).mean()) for k, n in enumerate(names)},
+                                    OTHER: float((lab[sel] == -1).mean())},
                 "mean_probability": {n: float(prob[..., k][sel].mean()) for k, n in enumerate(names)},
             }
     out["profile"] = {

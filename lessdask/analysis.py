@@ -26,7 +26,7 @@ Laziness
 Everything that scales with the number of atoms stays a Dask graph:
 :func:`phase_fractions` and :func:`profile` return lazily evaluated objects (call
 ``.compute()`` or ``.load()``). Only small, per-frame quantities (the box lengths, the
-frame selection, whether any atom is unlabelled) are evaluated eagerly.
+frame selection, whether any atom is labelled "other") are evaluated eagerly.
 :func:`interface_position` has to fit a line, so it computes its (per-frame) result.
 """
 
@@ -52,7 +52,7 @@ __all__ = [
     "interface_report",
     "profile_report",
     "CLASS_COLORS",
-    "UNLABELLED",
+    "OTHER",
     "PhaseFractions",
     "class_color",
     "interface_position",
@@ -64,8 +64,9 @@ __all__ = [
     "profile",
 ]
 
-#: Name of the extra class that collects atoms with label ``-1``.
-UNLABELLED = "unlabelled"
+#: Name of the extra class that collects atoms with label ``-1``: outside the reference
+#: envelope of their most probable class (grain boundaries, surfaces, defects), or not labelled.
+OTHER = "other"
 
 #: Fixed colour of every known structure class, used by every figure of this module.
 CLASS_COLORS: dict[str, str] = {
@@ -78,7 +79,7 @@ CLASS_COLORS: dict[str, str] = {
     "CaF2": "#e377c2",  # pink
     "AM": "#7f7f7f",  # grey
     "graphite": "#17becf",  # cyan
-    UNLABELLED: "#000000",  # black
+    OTHER: "#000000",  # black
 }
 
 #: Colours for classes not in :data:`CLASS_COLORS` (e.g. ones added with ``extend``).
@@ -236,11 +237,11 @@ def phase_fractions(
     method : {"label", "probability"}, default "label"
         ``"label"`` counts the hard labels: the fraction of class *k* is the number of
         selected atoms labelled *k* divided by the number of **all** selected atoms,
-        unlabelled ones (label ``-1``) included. If any selected atom of any frame is
-        unlabelled, an extra class :data:`UNLABELLED` (``"unlabelled"``) is appended to
+        "other" ones (label ``-1``) included. If any selected atom of any frame is
+        labelled -1, an extra class :data:`OTHER` (``"other"``) is appended to
         ``structure`` holding their fraction, so every row still sums to 1; if none is,
         the output has exactly the store's classes. ``"probability"`` averages the class
-        probabilities over the selected atoms (rows sum to 1; no unlabelled class).
+        probabilities over the selected atoms (rows sum to 1; no "other" class).
     atoms : array_like of int, optional
         Atom ids (values of the ``atom`` coordinate) to restrict the count to; default
         all atoms.
@@ -249,7 +250,7 @@ def phase_fractions(
     -------
     xarray.DataArray
         ``fraction`` with dims ``(frame, structure)`` and the ``time`` coordinate,
-        float64, Dask-backed (lazy). Deciding whether the ``unlabelled`` class is needed
+        float64, Dask-backed (lazy). Deciding whether the ``other`` class is needed
         is the one eager step (a single pass over the int8 labels).
 
     Raises
@@ -268,14 +269,14 @@ def phase_fractions(
         counts = (label == classes).sum("atom", dtype=np.int64)
         frac = counts.astype(np.float64) / n_atoms
         frac = frac.assign_coords(structure=np.asarray(names, dtype=str))
-        unlabelled = label == -1
-        if bool(unlabelled.any().compute()):
-            extra = (unlabelled.sum("atom", dtype=np.int64).astype(np.float64) / n_atoms).expand_dims(
-                structure=np.asarray([UNLABELLED], dtype=str), axis=-1
+        other = label == -1
+        if bool(other.any().compute()):
+            extra = (other.sum("atom", dtype=np.int64).astype(np.float64) / n_atoms).expand_dims(
+                structure=np.asarray([OTHER], dtype=str), axis=-1
             )
             frac = xr.concat([frac, extra], dim="structure")
         frac = frac.transpose("frame", "structure")
-        description = "fraction of selected atoms labelled with each class (label -1 counted as 'unlabelled')"
+        description = "fraction of selected atoms labelled with each class (label -1 counted as 'other')"
     elif method == "probability":
         if "probability" not in ds.variables:
             raise StoreError("the results have no 'probability' variable; use method='label'")
@@ -434,8 +435,9 @@ def profile(
     xarray.Dataset
         Lazy (Dask) variables ``probability`` (bin, structure), the mean class
         probability, ``fraction`` (bin, structure), the fraction of atoms labelled with
-        each class (unlabelled atoms count in the denominator, so rows may sum to less
-        than 1), and ``count`` (bin), the mean number of atoms per bin and frame.
+        each class ("other" atoms, label -1, count in the denominator, so rows may sum to less
+        than 1), ``other`` (bin), the fraction labelled "other", and ``count`` (bin), the
+        mean number of atoms per bin and frame.
         Coordinates ``bin`` and ``bin_center`` (Å). Empty bins are NaN.
 
     Raises
@@ -464,6 +466,8 @@ def profile(
         {
             "probability": (("bin", "structure"), probability, {"units": "1", "long_name": "mean class probability"}),
             "fraction": (("bin", "structure"), fraction, {"units": "1", "long_name": "fraction of atoms per class"}),
+            "other": (("bin",), 1.0 - fraction.sum(axis=1),
+                      {"units": "1", "long_name": "fraction of atoms labelled other (label -1)"}),
             "count": (("bin",), count / len(lengths), {"units": "1", "long_name": "mean atoms per bin and frame"}),
         },
         coords={
@@ -705,6 +709,8 @@ def plot_profile(profile: xr.Dataset, path: str | os.PathLike) -> Path:
         values = np.asarray(prof[var].transpose("bin", "structure").values, dtype=np.float64)
         for i in _visible_classes(values, names):
             ax.plot(x, values[:, i], color=class_color(names[i]), label=names[i], lw=1.5, marker=".")
+        if var == "fraction" and "other" in prof and np.nanmax(prof["other"].values, initial=0) > 1e-3:
+            ax.plot(x, prof["other"].values, color=class_color(OTHER), label=OTHER, lw=1.5, marker=".", ls="--")
         ax.set_ylabel(ylabel)
         ax.set_xlabel(f"{axis_name} (Å)")
         ax.set_ylim(-0.02, 1.02)
@@ -785,7 +791,7 @@ class PhaseFractions(_mda_base()):
     Attributes
     ----------
     results.fractions : numpy.ndarray
-        ``(n_frames, n_classes)`` fraction of atoms with each label; unlabelled atoms
+        ``(n_frames, n_classes)`` fraction of atoms with each label; "other" atoms
         (label -1) count in the denominator.
     results.labels : numpy.ndarray
         ``(n_frames, n_atoms)`` int8 labels.
@@ -855,7 +861,9 @@ def _model_classes(model) -> list[str]:
 
 
 def _predict_labels(model, feats, structures: list[str]) -> np.ndarray:
-    """Label indices (int8, -1 for none) of one frame's features."""
+    """Label indices (int8, -1 for "other") of one frame's features."""
+    if hasattr(model, "predict_labels"):
+        return np.asarray(model.predict_labels(feats), dtype=np.int8)
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(feats))
         return np.argmax(proba, axis=1).astype(np.int8)

@@ -170,11 +170,15 @@ def _add_train(sub) -> None:
         r = train_model(reference=args.reference, preset=args.preset, output=args.output, report_dir=args.report,
                         compare_base_models=args.compare_base_models, n_jobs=args.jobs)
         for split, res in r["splits"].items():
-            print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms")
+            other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class)"
+                     if "other_rate" in res else "")
+            print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms{other}")
             for c, v in res["per_class"].items():
                 if v["support"] == 0:
                     continue
-                print(f"  {c:>6}: precision {100 * v['precision']:6.2f}%  recall {100 * v['recall']:6.2f}%  (n={v['support']})")
+                other = f"  other {100 * v['other_rate']:5.2f}%" if "other_rate" in v else ""
+                print(f"  {c:>6}: precision {100 * v['precision']:6.2f}%  recall {100 * v['recall']:6.2f}%{other}"
+                      f"  (n={v['support']})")
         if "base_models" in r:
             print("base models alone (val_config): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in r["base_models"].items()))
         print(f"model: {args.output}; report and figures: {args.report}/")
@@ -277,6 +281,9 @@ def _add_classify(sub) -> None:
     p.add_argument("--topology-format", default=None, help="topology format (MDAnalysis name)")
     p.add_argument("--dt", type=float, default=None, help="ps per step for LAMMPS dumps (default 0.001)")
     p.add_argument("--no-pbc", action="store_true", help="free boundaries: ignore the box")
+    p.add_argument("--no-other", action="store_true",
+                   help="give every atom its most probable class, even outside the class's reference envelope "
+                        "(by default such atoms - grain boundaries, surfaces, defects - are labelled 'other')")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="finish an interrupted run (only missing chunks)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing results store")
@@ -291,7 +298,7 @@ def _add_classify(sub) -> None:
                              save_features=args.save_features, save_positions=args.save_positions,
                              resume=args.resume, overwrite=args.overwrite, format=args.format,
                              topology_format=args.topology_format, dt=args.dt, pbc=not args.no_pbc,
-                             cluster=_cluster_settings(args)))
+                             other=not args.no_other, cluster=_cluster_settings(args)))
 
     p.set_defaults(func=run)
 

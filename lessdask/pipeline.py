@@ -155,7 +155,7 @@ def run_task(token, payload, model_path, digest, store, fb, ac, options):
         X, _ = compute_features(pos, box, codes, settings=model.feature_settings_, atoms=atoms, where=where)
         p = model.predict_proba(X)
         proba[i] = p
-        labels[i] = np.argmax(p, axis=1)
+        labels[i] = model.predict_labels(X, proba=p, other=options["other"])
         if feats is not None:
             feats[i] = X
         if pos_out is not None:
@@ -230,9 +230,10 @@ def _create_store(path: Path, plan, atom_ids, classes, settings, attrs, save_fea
         coords["spatial"] = ("spatial", np.array(["x", "y", "z"]))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     ds["label"].attrs.update(
-        long_name="structure class", flag_values=np.arange(m, dtype=np.int8).tolist(),
-        flag_meanings=" ".join(classes), missing_label=-1,
-        comment="index into the structure coordinate; -1 where no label was given",
+        long_name="structure class", flag_values=np.arange(-1, m, dtype=np.int8).tolist(),
+        flag_meanings=" ".join(["other", *classes]), missing_label=-1,
+        comment="index into the structure coordinate; -1: other (outside the reference envelope of "
+        "its most probable class, see the probabilities for that class) or not labelled",
     )
     ds["probability"].attrs.update(long_name="class probability", units="1")
     ds["time"].attrs.update(long_name="simulation time", units="ps")
@@ -303,7 +304,7 @@ def _check_output(path: Path, resume: bool, overwrite: bool) -> bool:
 def classify(topology, trajectory=(), output="results.zarr", model="default", start=None, stop=None, step=None,
              select=None, atoms_per_chunk=None, frames_per_task=None, save_features=False, save_positions=False,
              resume=False, overwrite=False, format=None, topology_format=None, dt=None, pbc=True,
-             client=None, cluster: dict | None = None, progress=True) -> dict:
+             other=True, client=None, cluster: dict | None = None, progress=True) -> dict:
     """Classify every atom of every selected frame and write a results store.
 
     Parameters
@@ -334,6 +335,11 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         Picoseconds per step for LAMMPS dumps (default 0.001).
     pbc : bool
         Periodic boundaries from the file's box (default); False for free boundaries.
+    other : bool
+        Label ``-1`` ("other") every atom whose features lie outside the reference envelope
+        of its most probable class (grain boundaries, surfaces, defects; see
+        :mod:`lessdask.model.envelope`), as PTM and CNA do. False: every atom gets its most
+        probable class. Probabilities are stored either way.
     client : distributed.Client, optional
         Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.get_client`).
     cluster : dict, optional
@@ -381,6 +387,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         "frame_selection": json.dumps({"start": start, "stop": stop, "step": step}),
         "selection": select or "all",
         "pbc": bool(pbc),
+        "other": bool(other and mdl.has_envelopes),
         "complete": False,
         "Conventions": "CF-1.10",
     }
@@ -407,7 +414,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         done = _done_tasks(path) if resuming else set()
         todo = [t for t in plan.tasks() if t not in done]
         # small, per task; the per-atom arrays travel once per worker in the payload (see the module doc)
-        options = {"files": files, "pbc": bool(pbc), "fpt": plan.frames_per_task,
+        options = {"files": files, "pbc": bool(pbc), "other": attrs["other"], "fpt": plan.frames_per_task,
                    "apc": plan.atoms_per_chunk, "save_features": save_features, "save_positions": save_positions}
         token = uuid.uuid4().hex
         blob = pickle.dumps({"universe": u, "species": species_codes(species, len(species)),
@@ -495,6 +502,9 @@ def _frame_in(message: str) -> int:
     return int(m.group(1)) if m else math.inf
 
 
+_RESUME_KEYS = {"other": "'other' setting (--no-other)"}
+
+
 def _resume_plan(path: Path, plan, attrs, atoms_per_chunk, frames_per_task):
     """The plan of the interrupted run, after checking it is the same job."""
     import xarray as xr
@@ -503,10 +513,10 @@ def _resume_plan(path: Path, plan, attrs, atoms_per_chunk, frames_per_task):
         ds = xr.open_zarr(path, consolidated=True)
     except Exception as exc:  # noqa: BLE001
         raise StoreError(f"cannot resume {path}: not a readable results store ({exc})") from None
-    for key in ("model_digest", "inputs", "frame_selection", "selection", "feature_settings"):
+    for key in ("model_digest", "inputs", "frame_selection", "selection", "feature_settings", "other"):
         if ds.attrs.get(key) != attrs[key]:
             raise StoreError(
-                f"cannot resume {path}: it was made with a different {key.replace('_', ' ')} "
+                f"cannot resume {path}: it was made with a different {_RESUME_KEYS.get(key, key.replace('_', ' '))} "
                 f"({ds.attrs.get(key)!r} vs {attrs[key]!r}); use --overwrite to start again"
             )
     from lessdask.trajectory import Plan

@@ -162,3 +162,72 @@ def test_file_from_a_newer_format_is_refused_with_upgrade_advice(fitted, tmp_pat
 def test_missing_model_file_names_the_path(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "nope.lessmodel")
+
+
+# ----------------------------------------------------------------- envelopes ("other")
+
+
+def test_envelope_holds_the_asked_share_of_unseen_atoms_of_its_class():
+    from lessdask.model.envelope import fit_envelope, nearest_centre_distance
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(0, 1, (20000, 6)).astype(np.float32)
+    centres, radius = fit_envelope(X, n_centres=32, quantile=0.99)
+    unseen = rng.normal(0, 1, (20000, 6)).astype(np.float32)
+    inside = nearest_centre_distance(unseen, centres) <= radius
+    assert 0.98 < inside.mean() < 0.998
+    far = unseen + 6.0  # the same cloud moved far away: nothing of it is inside
+    assert not np.any(nearest_centre_distance(far, centres) <= radius)
+
+
+def test_atoms_far_from_every_class_are_other_and_the_rest_keep_their_class(fitted):
+    model, X, y = fitted
+    assert model.has_envelopes
+    labels = model.predict_labels(X)
+    assert np.mean(labels == -1) < 0.03
+    known = labels >= 0
+    np.testing.assert_array_equal(model.classes_[labels[known]], model.predict(X)[known])
+    outliers = X[:50] + 5.0  # far outside every blob: the stack still names a class, the envelope does not
+    assert np.all(model.predict_labels(outliers) == -1)
+    assert np.all(model.predict_labels(outliers, other=False) >= 0)
+
+
+def test_saved_model_keeps_its_envelopes_and_old_files_load_without(fitted, tmp_path):
+    model, X, _ = fitted
+    loaded = load_model(save_model(model, tmp_path / "m.lessmodel"))
+    np.testing.assert_array_equal(loaded.predict_labels(X), model.predict_labels(X))
+    np.testing.assert_allclose(loaded.envelope_radius_, model.envelope_radius_)
+    # a file written before envelopes existed: no envelope keys in its metadata
+    path = tmp_path / "old.lessmodel"
+    with zipfile.ZipFile(tmp_path / "m.lessmodel") as src, zipfile.ZipFile(path, "w") as dst:
+        meta = json.loads(src.read("metadata.json"))
+        members = {n: src.read(n) for n in src.namelist() if n != "metadata.json"}
+        del meta["envelope_centres"], meta["envelope_radius"]
+        meta["digest"] = _digest(members, meta)
+        dst.writestr("metadata.json", json.dumps(meta))
+        for n, data in members.items():
+            dst.writestr(n, data)
+    old = load_model(path)
+    assert not old.has_envelopes
+    np.testing.assert_array_equal(old.predict_labels(X + 5.0), np.argmax(old.predict_proba(X + 5.0), axis=1))
+
+
+def test_default_model_calls_free_surface_atoms_other_and_the_bulk_fcc():
+    from lessdask.features import compute_features
+    from lessdask.reference import build_crystal
+
+    model = load_model("default")
+    c = build_crystal("fcc", (5, 5, 8), lattice_constant=3.615)  # Cu, as the polycrystal test case
+    pos = c.positions + np.random.default_rng(0).normal(0, 0.05, c.positions.shape)
+    box = np.array(c.dimensions, float)
+    box[2] += 30.0  # vacuum above and below a (001) slab: two free surfaces
+    X, _ = compute_features(pos, box)
+    labels = model.predict_labels(X)
+    z = pos[:, 2]
+    a = 3.615
+    surface = (z < z.min() + 0.3 * a) | (z > z.max() - 0.3 * a)  # outermost atomic layer each side
+    bulk = (z > z.min() + 1.6 * a) & (z < z.max() - 1.6 * a)
+    fcc = list(model.classes_).index("fcc")
+    assert np.mean(labels[bulk] == fcc) > 0.99
+    assert np.mean(labels[surface] == -1) > 0.9
+    assert np.mean(model.predict_labels(X, other=False)[surface] == -1) == 0

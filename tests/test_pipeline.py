@@ -43,13 +43,16 @@ def test_store_follows_the_results_contract(reference_store, crystal_frames):
     assert ds["time"].attrs["units"] == "ps"
     np.testing.assert_allclose(ds["time"].values, [0.0, 1.0, 2.0, 3.0])  # steps of 1000 x 1 fs
     assert list(ds["atom"].values) == list(range(1, n + 1))
-    assert ds["label"].attrs["flag_meanings"].split() == list(ds["structure"].values)
-    assert list(ds["label"].attrs["flag_values"]) == list(range(ds.sizes["structure"]))
+    assert ds["label"].attrs["flag_meanings"].split() == ["other", *ds["structure"].values]
+    assert list(ds["label"].attrs["flag_values"]) == list(range(-1, ds.sizes["structure"]))
     for key in ("lessdask_version", "model_digest", "classes", "feature_settings", "inputs", "frame_selection"):
         assert key in ds.attrs
     P = ds["probability"].values
     np.testing.assert_allclose(P.sum(-1), 1, atol=1e-5)
-    np.testing.assert_array_equal(ds["label"].values, P.argmax(-1))
+    labels = ds["label"].values
+    given = labels >= 0
+    np.testing.assert_array_equal(labels[given], P.argmax(-1)[given])
+    assert ds.attrs["other"] is True and given.mean() > 0.5
 
 
 def test_features_and_labels_equal_a_direct_computation(reference_store, crystal_frames):
@@ -58,9 +61,8 @@ def test_features_and_labels_equal_a_direct_computation(reference_store, crystal
     model = load_model("default")
     X, _ = compute_features(frames[2], dims[2], types, settings=model.feature_settings_)
     np.testing.assert_allclose(ds["features"].values[2], X, atol=2e-5)  # dump text has 6 decimals
-    expected = model.predict(X)
-    got = ds["structure"].values[ds["label"].values[2]]
-    assert np.mean(got == expected) > 0.99
+    np.testing.assert_allclose(ds["probability"].values[2], model.predict_proba(X), atol=1e-4)
+    assert np.mean(ds["label"].values[2] == model.predict_labels(X)) > 0.99
 
 
 def test_crystal_atoms_are_labelled_fcc(reference_store):
@@ -69,8 +71,8 @@ def test_crystal_atoms_are_labelled_fcc(reference_store):
     z = pos[:, 2] % float(ds["dimensions"].values[0, 2])
     L = float(ds["dimensions"].values[0, 2])
     bulk = np.abs(z - L / 2) > L / 3  # far from the disordered slab
-    labels = ds["structure"].values[ds["label"].values[0]]
-    assert np.mean(labels[bulk] == "fcc") > 0.95
+    fcc = list(ds["structure"].values).index("fcc")
+    assert np.mean(ds["label"].values[0][bulk] == fcc) > 0.95
 
 
 def test_chunking_does_not_change_results(tmp_path, dump_file, reference_store, client):
@@ -201,7 +203,7 @@ def test_truncated_dump_classifies_earlier_frames_and_names_the_first_bad_one(tm
         _run(bad, tmp_path / "cut.zarr", client, frames_per_task=1)
     ds = xr.open_zarr(tmp_path / "cut.zarr")
     assert ds.sizes["frame"] == 3 and ds.attrs["input_truncated_at_frame"] == 3
-    assert (ds["label"].values >= 0).all()
+    assert np.isfinite(ds["probability"].values).all()  # every kept frame was written (NaN until then)
 
 
 def test_empty_selection_and_unknown_format_are_refused(tmp_path, dump_file, client):
@@ -283,3 +285,21 @@ def test_tasks_carry_no_per_atom_arrays(tmp_path, dump_file, reference_store, cl
     assert len(largest) == 4 * 9  # 4 frames x 9 chunks of (at most) 100 of the 864 atoms
     assert max(largest) < 100, f"a task's arguments hold an array of {max(largest)} elements"
     np.testing.assert_array_equal(xr.open_zarr(out)["label"].values, xr.open_zarr(reference_store)["label"].values)
+
+
+def test_other_marks_atoms_unlike_any_class_and_can_be_switched_off(tmp_path, dump_file, reference_store, client):
+    a = xr.open_zarr(reference_store)
+    pos, L = a["position"].values, a["dimensions"].values[:, 2][:, None]
+    z = np.abs(pos[..., 2] % L - L / 2)
+    gas, far = z < L / 6 - 1.0, z > L / 3  # the fixture's random (ideal-gas) slab; crystal far from it
+    other = a["label"].values == -1
+    assert other[gas].mean() > 0.2 and other[far].mean() < 0.02
+    out = tmp_path / "no_other.zarr"
+    _run(dump_file, out, client, other=False)
+    b = xr.open_zarr(out)
+    assert b.attrs["other"] is False
+    xr.testing.assert_equal(a["probability"], b["probability"])
+    np.testing.assert_array_equal(b["label"].values, b["probability"].values.argmax(-1))
+    assert b["label"].attrs["flag_meanings"] == a["label"].attrs["flag_meanings"]  # same whichever setting
+    with pytest.raises(StoreError, match="other"):
+        _run(dump_file, out, client, resume=True)  # other=True now: refuse to mix the two

@@ -13,6 +13,11 @@ def _accuracy(model, X, y):
     return float(np.mean(model.predict(X) == y))
 
 
+def _other_rate(model, X):
+    """Share of rows outside the envelope of their predicted class (labelled "other")."""
+    return float(np.mean(model.predict_labels(X) == -1)) if model.has_envelopes else 0.0
+
+
 def graphite_fcc_interface(seed=0):
     """A free-standing fcc Au block beside a graphite block (thermal noise 0.08 Å), 3 Å apart."""
     from lessdask.reference import build_crystal
@@ -91,7 +96,9 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
                                                         "update_seconds", "packing_seconds")},
                         "updated_classes": info["updated_classes"],
                         "graphite_accuracy": _accuracy(ext, Xg, "graphite"),
-                        "old_classes_accuracy": _accuracy(ext, Xc, yc), "sampler_acceptance": info["acceptance"]}
+                        "old_classes_accuracy": _accuracy(ext, Xc, yc), "sampler_acceptance": info["acceptance"],
+                        "graphite_other_rate": _other_rate(ext, Xg), "old_classes_other_rate": _other_rate(ext, Xc)}
+    out["old_classes_other_rate_before"] = _other_rate(base, Xc)
     with limited():
         t, cpu = time.perf_counter(), time.process_time()
         ext2, info2 = extend_model(base, "graphite", g.features.values[g_train], fraction=fraction, seed=seed,
@@ -135,7 +142,8 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
 
     pos, species = graphite_fcc_interface(seed)
     X, _ = compute_features(pos, None, species, settings=base.feature_settings_)
-    labels = ext.predict(X)
+    idx = ext.predict_labels(X)
+    labels = np.where(idx >= 0, np.asarray(ext.classes_, dtype=object)[idx], "other").astype(str)
     fig, ax = plt.subplots(figsize=(8, 4))
     front = pos[:, 1] < np.median(pos[:, 1])
     for name in sorted(set(labels)):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from lessdask.errors import InputError
+from lessdask.model.envelope import fit_envelope
 
 
 def _proba_function(model):
@@ -333,6 +334,26 @@ def _add_class_model(model, name, X, y, X_class):
     return new, info
 
 
+def _append_envelope(new, model, X_class, order, seed):
+    """Envelopes of ``new`` (classes in ``order``): the old classes' kept, the new class's
+    fitted on its real atoms ``X_class`` (synthetic samples say nothing about where a class
+    ends). A model without envelopes gives one without."""
+    if not model.has_envelopes:
+        new.envelope_centres_ = new.envelope_radius_ = None
+        return
+    old = list(map(str, model.classes_))
+    k, d = model.envelope_centres_.shape[1:]
+    centres = np.full((len(order), k, d), np.nan, np.float32)
+    radius = np.zeros(len(order), np.float32)
+    for i, c in enumerate(order):
+        if c in old:
+            centres[i], radius[i] = model.envelope_centres_[old.index(c)], model.envelope_radius_[old.index(c)]
+        else:
+            cc, radius[i] = fit_envelope(X_class, n_centres=k, random_state=seed)
+            centres[i, :len(cc)] = cc
+    new.envelope_centres_, new.envelope_radius_ = centres, radius
+
+
 def _sample_task(model, c, n, p_accept, seed, sampler=None):
     return sample_class(model, c, n, p_accept=p_accept, seed=seed, **(sampler or {}))
 
@@ -428,6 +449,7 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
         phases = {}
     else:
         new, phases = _add_class_model(model, name, X, y, used)
+    _append_envelope(new, model, used, list(map(str, new.classes_)), seed)
     t_fit = time.perf_counter() - t1
     new.feature_settings_ = getattr(model, "feature_settings_", None)
     new.max_species_ = getattr(model, "max_species_", 2)

@@ -3,7 +3,7 @@
 A ``.lessmodel`` file is a zip archive of
 
 * ``metadata.json`` — format name and version, lessdask version, class list, feature
-  settings, estimator parameters, per-class feature statistics, and a SHA-256 digest of
+  settings, estimator parameters, per-class feature statistics and envelopes, and a SHA-256 digest of
   everything else in the file;
 * ``base/<i>.skops`` — fitted scikit-learn base models in skops format, loaded with an
   explicit allow-list of types (anything else is refused before it is built);
@@ -123,6 +123,9 @@ def save_model(model, path, feature_settings: FeatureSettings | None = None, ext
         "class_mode_std": model.class_mode_std_.tolist(),
         "class_mode_weight": model.class_mode_weight_.tolist(),
         "max_species": int(getattr(model, "max_species_", 2)),
+        "envelope_centres": None if not model.has_envelopes else
+        np.where(np.isnan(model.envelope_centres_), None, model.envelope_centres_).tolist(),
+        "envelope_radius": None if not model.has_envelopes else model.envelope_radius_.tolist(),
         "base_models": base,
         "mega_models": len(model.mega_models_),
         "extra": extra or getattr(model, "extra_", {}) or {},
@@ -215,6 +218,11 @@ def load_model(path="default"):
     model.class_modes_ = np.array(meta["class_modes"], np.float32)
     model.class_mode_std_ = np.array(meta["class_mode_std"], np.float32)
     model.class_mode_weight_ = np.array(meta["class_mode_weight"], np.float32)
+    if meta.get("envelope_centres") is not None:  # absent in files written before envelopes
+        model.envelope_centres_ = np.array(meta["envelope_centres"], np.float64).astype(np.float32)
+        model.envelope_radius_ = np.array(meta["envelope_radius"], np.float32)
+    else:
+        model.envelope_centres_ = model.envelope_radius_ = None
     base = []
     for item in meta["base_models"]:
         if "constant" in item:

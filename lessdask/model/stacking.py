@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from lessdask.model.envelope import envelope_score, fit_envelopes
 from lessdask.model.presets import make_base_model, resolve_spec
 
 
@@ -138,6 +139,11 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         Per-class feature statistics, kept for extension by generative sampling.
     class_count_ : ndarray
         Training samples per class.
+    envelope_centres_, envelope_radius_ : ndarray
+        Per-class k-means centres of the training features and the radius holding 99.5 % of
+        held-out atoms of the class (:mod:`lessdask.model.envelope`); atoms outside the
+        envelope of their predicted class are "other" in :meth:`predict_labels`. ``None`` in
+        models written before envelopes existed.
     """
 
     def __init__(self, preset="fast", n_folds=5, temperature=0.1, output="softmax",
@@ -171,6 +177,8 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.class_feature_std_ = np.stack([X[y_enc == c].std(axis=0) for c in range(n_classes)])
         self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = _class_modes(
             X, y_enc, n_classes, self.random_state)
+        self.envelope_centres_, self.envelope_radius_ = fit_envelopes(
+            X, y_enc, n_classes, random_state=self.random_state)
         F = self._fit_level0(X, y_enc)
         self.mega_models_ = self._fit_level1(F, y_enc)
         return self
@@ -273,6 +281,35 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             var = S.var(axis=1, keepdims=True)
             return (S - S.mean(axis=1, keepdims=True)) / np.where(var > 0, var, 1.0)
         return _softmax(S, self.temperature)
+
+    def predict_labels(self, X, proba=None, other: bool = True) -> np.ndarray:
+        """Class indices of the highest probability, -1 ("other") outside the class's envelope.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        proba : ndarray, optional
+            ``predict_proba(X)`` if already computed.
+        other : bool
+            Label atoms outside the envelope of their predicted class -1. Ignored (every atom
+            gets a class) for models without envelopes.
+
+        Returns
+        -------
+        ndarray, int8, shape (n_samples,)
+        """
+        if proba is None:
+            proba = self.predict_proba(X)
+        labels = np.argmax(proba, axis=1).astype(np.int8)
+        if other and self.has_envelopes:
+            score = envelope_score(X, labels, self.envelope_centres_, self.envelope_radius_)
+            labels[score > 1.0] = -1
+        return labels
+
+    @property
+    def has_envelopes(self) -> bool:
+        """Whether this model can call atoms "other" (see :mod:`lessdask.model.envelope`)."""
+        return getattr(self, "envelope_centres_", None) is not None
 
     def predict(self, X):
         """Class labels (the highest score)."""

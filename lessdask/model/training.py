@@ -21,13 +21,20 @@ def _split(ds, name):
 
 
 def evaluate(model, X, y) -> dict:
-    """Accuracy, per-class precision and recall, and the confusion matrix of a fitted model."""
+    """Accuracy, per-class precision and recall, and the confusion matrix of a fitted model.
+
+    Accuracy is that of the most probable class. For a model with envelopes, ``other_rate``
+    (overall and per class) is the share of atoms that :meth:`LESSClassifier.predict_labels`
+    calls "other" (outside the envelope of their most probable class), and
+    ``accuracy_with_other`` counts those as wrong.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    pred = model.predict(X)
     classes = list(map(str, model.classes_))
+    proba = model.predict_proba(X)
+    pred = np.asarray(classes)[np.argmax(proba, axis=1)]
     p, r, _, support = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
-    return {
+    out = {
         "n": int(len(y)),
         "accuracy": float(np.mean(pred == y)),
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "support": int(support[i])}
@@ -35,6 +42,14 @@ def evaluate(model, X, y) -> dict:
         "confusion": confusion_matrix(y, pred, labels=classes).tolist(),
         "classes": classes,
     }
+    if getattr(model, "has_envelopes", False):
+        other = model.predict_labels(X, proba=proba) == -1
+        out["other_rate"] = float(other.mean())
+        out["accuracy_with_other"] = float(np.mean((pred == y) & ~other))
+        for c in classes:
+            if out["per_class"][c]["support"]:
+                out["per_class"][c]["other_rate"] = float(other[y == c].mean())
+    return out
 
 
 def feature_importance(model) -> np.ndarray:
