@@ -163,12 +163,16 @@ def _add_train(sub) -> None:
                    help="directory for report.json and the PNG figures (default training-report)")
     p.add_argument("--compare-base-models", action="store_true", help="also fit each base model alone (Figure 2c)")
     p.add_argument("--jobs", type=int, default=None, help="parallel fits (joblib n_jobs)")
+    p.add_argument("--envelope-quantile", type=float, default=None,
+                   help="share of held-out atoms of each class inside its envelope; atoms outside the envelope "
+                        "of their class are labelled 'other' (default 0.995)")
 
     def run(args):
         from lessdask.model.training import train_model
 
         r = train_model(reference=args.reference, preset=args.preset, output=args.output, report_dir=args.report,
-                        compare_base_models=args.compare_base_models, n_jobs=args.jobs)
+                        compare_base_models=args.compare_base_models, n_jobs=args.jobs,
+                        envelope_quantile=args.envelope_quantile)
         for split, res in r["splits"].items():
             other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class)"
                      if "other_rate" in res else "")

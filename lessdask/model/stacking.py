@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lessdask.model.envelope import envelope_score, fit_envelopes
+from lessdask.model.envelope import QUANTILE, envelope_score, fit_envelopes
 from lessdask.model.presets import make_base_model, resolve_spec
 
 
@@ -130,6 +130,10 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         ``joblib.parallel_backend("dask")`` they run on a Dask cluster.
     prediction_threads : int, default 1
         Threads LightGBM uses in ``predict`` (one per Dask worker thread is right).
+    envelope_quantile : float, default 0.995
+        Share of held-out atoms of each class inside its envelope; atoms outside the
+        envelope of their predicted class are "other" (:meth:`predict_labels`). Higher:
+        fewer hot-crystal atoms called other, fewer boundary atoms too.
 
     Attributes
     ----------
@@ -147,7 +151,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, preset="fast", n_folds=5, temperature=0.1, output="softmax",
-                 random_state=0, n_jobs=None, prediction_threads=1):
+                 random_state=0, n_jobs=None, prediction_threads=1, envelope_quantile=QUANTILE):
         self.preset = preset
         self.n_folds = n_folds
         self.temperature = temperature
@@ -155,6 +159,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.prediction_threads = prediction_threads
+        self.envelope_quantile = envelope_quantile
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y):
@@ -178,7 +183,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = _class_modes(
             X, y_enc, n_classes, self.random_state)
         self.envelope_centres_, self.envelope_radius_ = fit_envelopes(
-            X, y_enc, n_classes, random_state=self.random_state)
+            X, y_enc, n_classes, quantile=self.envelope_quantile, random_state=self.random_state)
         F = self._fit_level0(X, y_enc)
         self.mega_models_ = self._fit_level1(F, y_enc)
         return self

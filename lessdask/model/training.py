@@ -68,7 +68,7 @@ def feature_importance(model) -> np.ndarray:
 
 
 def train_model(reference=None, preset="fast", output=None, report_dir=None, client=None, progress=True,
-                compare_base_models=False, n_jobs=None) -> dict:
+                compare_base_models=False, n_jobs=None, envelope_quantile=None) -> dict:
     """Train a LESS model on the reference data and report its held-out accuracy.
 
     Parameters
@@ -88,6 +88,9 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
         Also fit each base model alone (multi-class) for the Figure 2c comparison.
     n_jobs : int, optional
         Parallel fits without Dask.
+    envelope_quantile : float, optional
+        Share of held-out atoms of each class inside its envelope (default 0.995; see
+        :mod:`lessdask.model.envelope`).
 
     Returns
     -------
@@ -112,6 +115,10 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
         backend = joblib.parallel_backend("dask")
         n_jobs = -1
     model = LESSClassifier(preset=preset, n_jobs=n_jobs)
+    if envelope_quantile is not None:
+        if not 0 < envelope_quantile < 1:
+            raise LessdaskError(f"envelope quantile must lie between 0 and 1, got {envelope_quantile}")
+        model.set_params(envelope_quantile=envelope_quantile)
     t0 = time.perf_counter()
     if progress:
         print(f"lessdask: training preset {preset!r} on {len(X)} atoms ...", flush=True)
