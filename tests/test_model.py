@@ -178,6 +178,11 @@ def test_envelope_holds_the_asked_share_of_unseen_atoms_of_its_class():
     assert 0.98 < inside.mean() < 0.998
     far = unseen + 6.0  # the same cloud moved far away: nothing of it is inside
     assert not np.any(nearest_centre_distance(far, centres) <= radius)
+    # a small class (as extend gives one): k-fold held-out distances, few centres
+    few = rng.normal(0, 1, (250, 6)).astype(np.float32)
+    centres, radius = fit_envelope(few)
+    assert len(centres) <= 5
+    assert 0.97 < np.mean(nearest_centre_distance(unseen, centres) <= radius) < 1.0
 
 
 def test_atoms_far_from_every_class_are_other_and_the_rest_keep_their_class(fitted):

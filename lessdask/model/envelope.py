@@ -8,7 +8,8 @@ reference data alone, with no new class and no new training data:
 
 * per class, ``k`` k-means centres of its training features (the envelope);
 * per class, a radius: the ``quantile`` (default 99.5 %) of the distances from atoms of
-  that class held out of the k-means fit to their nearest centre;
+  that class held out of the k-means fit to their nearest centre (20 % held out; k-fold
+  for classes under 5,000 atoms, so every atom gives a held-out distance);
 * an atom whose distance to the nearest centre of its *predicted* class exceeds that
   class's radius is labelled ``-1`` ("other"). Probabilities are unchanged.
 
@@ -27,6 +28,13 @@ N_CENTRES = 64
 QUANTILE = 0.995
 #: Share of each class's atoms held out of the k-means fit to set its radius.
 HOLDOUT = 0.2
+#: At least this many atoms per centre: a class with few atoms (one added by ``extend`` from
+#: 2 % of its data) gets few centres, which generalise to its unseen atoms.
+ATOMS_PER_CENTRE = 50
+#: Below this many atoms a single hold-out leaves too few distances for a 99.5 % quantile;
+#: k-fold held-out distances of every atom are used instead (centres then fitted on all).
+SMALL_CLASS = 5000
+FOLDS = 5
 
 
 def fit_envelope(X, n_centres: int = N_CENTRES, quantile: float = QUANTILE, random_state=0):
@@ -37,7 +45,8 @@ def fit_envelope(X, n_centres: int = N_CENTRES, quantile: float = QUANTILE, rand
     X : array_like, shape (n, n_features)
         Features of the atoms of one class.
     n_centres : int
-        Number of k-means centres (fewer when there are few atoms: at most n / 20).
+        Number of k-means centres (fewer for small classes: at most one per
+        ``ATOMS_PER_CENTRE`` atoms).
     quantile : float
         Share of held-out atoms of the class that the radius must contain.
     random_state : int
@@ -48,19 +57,30 @@ def fit_envelope(X, n_centres: int = N_CENTRES, quantile: float = QUANTILE, rand
     radius : float
         Distance (feature units) from the nearest centre beyond which an atom is "other".
     """
-    from sklearn.cluster import KMeans
-
     X = np.asarray(X, np.float32)
     if len(X) < 2:
         raise ValueError("an envelope needs at least two atoms of the class")
     rng = np.random.default_rng(random_state)
     order = rng.permutation(len(X))
-    n_held = max(1, int(round(HOLDOUT * len(X))))
-    held, fit = X[order[:n_held]], X[order[n_held:]]
-    k = int(max(1, min(n_centres, len(fit) // 20, len(np.unique(fit, axis=0)))))
-    centres = KMeans(k, n_init=1, random_state=random_state).fit(fit).cluster_centers_.astype(np.float32)
-    radius = float(np.quantile(nearest_centre_distance(held, centres), quantile))
-    return centres, radius
+    if len(X) >= SMALL_CLASS:
+        n_held = int(round(HOLDOUT * len(X)))
+        held, fit = X[order[:n_held]], X[order[n_held:]]
+        centres = _kmeans(fit, n_centres, random_state)
+        distances = nearest_centre_distance(held, centres)
+    else:
+        folds = np.array_split(order, min(FOLDS, len(X)))
+        distances = np.concatenate([
+            nearest_centre_distance(X[f], _kmeans(X[np.setdiff1d(order, f)], n_centres, random_state))
+            for f in folds])
+        centres = _kmeans(X, n_centres, random_state)
+    return centres, float(np.quantile(distances, quantile))
+
+
+def _kmeans(X, n_centres, random_state):
+    from sklearn.cluster import KMeans
+
+    k = int(max(1, min(n_centres, len(X) // ATOMS_PER_CENTRE, len(np.unique(X, axis=0)))))
+    return KMeans(k, n_init=1, random_state=random_state).fit(X).cluster_centers_.astype(np.float32)
 
 
 def fit_envelopes(X, y, n_classes: int, n_centres: int = N_CENTRES, quantile: float = QUANTILE,
