@@ -165,7 +165,7 @@ def _add_train(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="parallel fits (joblib n_jobs)")
     p.add_argument("--envelope-quantile", type=float, default=None,
                    help="share of held-out atoms of each class inside its envelope; atoms outside the envelope "
-                        "of their class are labelled 'other' (default 0.995)")
+                        "of their class are labelled 'other' (default 0.997)")
 
     def run(args):
         from lessdask.model.training import train_model

@@ -130,7 +130,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         ``joblib.parallel_backend("dask")`` they run on a Dask cluster.
     prediction_threads : int, default 1
         Threads LightGBM uses in ``predict`` (one per Dask worker thread is right).
-    envelope_quantile : float, default 0.995
+    envelope_quantile : float, default 0.997
         Share of held-out atoms of each class inside its envelope; atoms outside the
         envelope of their predicted class are "other" (:meth:`predict_labels`). Higher:
         fewer hot-crystal atoms called other, fewer boundary atoms too.
@@ -144,7 +144,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
     class_count_ : ndarray
         Training samples per class.
     envelope_centres_, envelope_radius_ : ndarray
-        Per-class k-means centres of the training features and the radius holding 99.5 % of
+        Per-class k-means centres of the training features and the radius holding 99.7 % of
         held-out atoms of the class (:mod:`lessdask.model.envelope`); atoms outside the
         envelope of their predicted class are "other" in :meth:`predict_labels`. ``None`` in
         models written before envelopes existed.

@@ -89,7 +89,7 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
     n_jobs : int, optional
         Parallel fits without Dask.
     envelope_quantile : float, optional
-        Share of held-out atoms of each class inside its envelope (default 0.995; see
+        Share of held-out atoms of each class inside its envelope (default 0.997; see
         :mod:`lessdask.model.envelope`).
 
     Returns
