@@ -198,10 +198,10 @@ MATERIALS: dict[str, dict] = {
         "potential": "AIREBO CH.airebo (Stuart, Tutein, Harrison, JCP 112, 6472 (2000))",
         "lattice_md": (2.418, 6.755),
         "barostat": "aniso",
-        "tm": 4500.0,
-        "tm_source": "experimental graphite melting (~4500 K); for AIREBO this work brackets "
-        "Tm = 4950 +- 250 K at 0.5 GPa (crystal holds at 4710 K, melts at 5200 K; "
-        "jobs/graphite_melting.py); 4500 K is 9 % below that estimate",
+        "tm": 4950.0,
+        "tm_source": "this work, jobs/graphite_melting.py: crystal/melt side by side at 0.5 GPa "
+        "(carbon sublimes at 0 bar), crystal holds at 4710 K and melts at 5200 K; "
+        "Tm = 4950 +- 250 K from melting rates (experiment ~4500-4800 K)",
         # graphite superheats: 3 ps NVT at 6500 K at its own density leaves the layers,
         # and at 7000 K unexpanded AIREBO loses atoms; 10 % expanded (melt_scale, relative
         # to lattice_md) 4 ps NVT at 6000 K melts 384 atoms (layer order
