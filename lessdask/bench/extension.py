@@ -15,7 +15,7 @@ def _accuracy(model, X, y):
 
 def _other_rate(model, X):
     """Share of rows outside the envelope of their predicted class (labelled "other")."""
-    return float(np.mean(model.predict_labels(X) == -1)) if model.has_envelopes else 0.0
+    return float(np.mean(model.predict_labels(X) == -1))
 
 
 def graphite_fcc_interface(seed=0):
@@ -63,7 +63,7 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     import matplotlib.pyplot as plt
     from threadpoolctl import threadpool_limits
 
-    from lessdask.analysis import class_color
+    from lessdask.analysis import OTHER, class_color
     from lessdask.features import compute_features
     from lessdask.model import LESSClassifier, load_model
     from lessdask.model.extension import extend_model
@@ -143,7 +143,7 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     pos, species = graphite_fcc_interface(seed)
     X, _ = compute_features(pos, None, species, settings=base.feature_settings_)
     idx = ext.predict_labels(X)
-    labels = np.where(idx >= 0, np.asarray(ext.classes_, dtype=object)[idx], "other").astype(str)
+    labels = np.where(idx >= 0, np.asarray(ext.classes_, dtype=object)[idx], OTHER).astype(str)
     fig, ax = plt.subplots(figsize=(8, 4))
     front = pos[:, 1] < np.median(pos[:, 1])
     for name in sorted(set(labels)):

@@ -170,6 +170,14 @@ def _gather_capacity(start, mrange):
     return max(1, occupancy * n_images), max(mrange[0], max(mrange[1], mrange[2]))
 
 
+@njit(cache=True)
+def _gather_buffers(capacity, mmax, species_sorted):
+    """Per-thread scratch of :func:`_gather_neighbour_cells`: gx, gy, gz, gs, gj, wrapped, shifts."""
+    return (np.empty(capacity), np.empty(capacity), np.empty(capacity),
+            np.empty(capacity, species_sorted.dtype), np.empty(capacity, np.int64),
+            np.empty((3, 2 * mmax + 1), np.int64), np.empty((3, 2 * mmax + 1), np.int64))
+
+
 @njit(cache=True, fastmath=True)
 def _atoms_of_cell(
     k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
@@ -319,16 +327,10 @@ def steinhardt_features(
     capacity, mmax = _gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
-        gx = np.empty(capacity)
-        gy = np.empty(capacity)
-        gz = np.empty(capacity)
-        gs = np.empty(capacity, species_sorted.dtype)
-        gj = np.empty(capacity, np.int64)
+        gx, gy, gz, gs, gj, wrapped, shifts = _gather_buffers(capacity, mmax, species_sorted)
         r2buf = np.empty(capacity)
         best = np.empty(n_nearest)
         cand = np.empty(capacity, np.int64)
-        wrapped = np.empty((3, 2 * mmax + 1), np.int64)
-        shifts = np.empty((3, 2 * mmax + 1), np.int64)
         qre = np.empty((nl, lmax + 1))
         qim = np.empty((nl, lmax + 1))
         ore = np.empty((nl, lmax + 1))
@@ -371,13 +373,7 @@ def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_so
     capacity, mmax = _gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
-        gx = np.empty(capacity)
-        gy = np.empty(capacity)
-        gz = np.empty(capacity)
-        gs = np.empty(capacity, species_sorted.dtype)
-        gj = np.empty(capacity, np.int64)
-        wrapped = np.empty((3, 2 * mmax + 1), np.int64)
-        shifts = np.empty((3, 2 * mmax + 1), np.int64)
+        gx, gy, gz, gs, gj, wrapped, shifts = _gather_buffers(capacity, mmax, species_sorted)
         acc = np.empty(nv)
         r2buf = np.empty(capacity)
         cand = np.empty(capacity, np.int64)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 #: k-means centres per class. 32-512 gave the same picture on the Cu polycrystal (at a 99.5 %
-#: radius, 50-59 % of grain-boundary and 1.4-1.8 % of grain atoms outside the fcc envelope);
-#: 64 keeps inference cost small.
+#: radius, 50-59 % of grain-boundary and 1.4-1.8 % of grain atoms outside the fcc envelope;
+#: ``python jobs/envelope_quantile.py --compare-centres``); 64 keeps inference cost small.
 N_CENTRES = 64
 #: Share of held-out reference atoms of a class that must fall inside its envelope: 0.997 keeps
 #: held-out accuracy counting "other" as wrong above 99.5 % (jobs/envelope_quantile.py).

@@ -334,14 +334,15 @@ def _add_class_model(model, name, X, y, X_class):
     return new, info
 
 
-def _append_envelope(new, model, X_class, order, seed):
-    """Envelopes of ``new`` (classes in ``order``): the old classes' kept, the new class's
-    fitted on its real atoms ``X_class`` (synthetic samples say nothing about where a class
-    ends). A model without envelopes gives one without."""
+def _append_envelope(new, model, X_class, seed):
+    """Envelopes of ``new``: the old classes' kept, the new class's fitted on its real atoms
+    ``X_class`` (synthetic samples say nothing about where a class ends). A model without
+    envelopes gives one without."""
+    new.envelope_quantile = model.envelope_quantile
     if not model.has_envelopes:
         new.envelope_centres_ = new.envelope_radius_ = None
         return
-    old = list(map(str, model.classes_))
+    old, order = list(map(str, model.classes_)), list(map(str, new.classes_))
     k, d = model.envelope_centres_.shape[1:]
     centres = np.full((len(order), k, d), np.nan, np.float32)
     radius = np.zeros(len(order), np.float32)
@@ -349,7 +350,7 @@ def _append_envelope(new, model, X_class, order, seed):
         if c in old:
             centres[i], radius[i] = model.envelope_centres_[old.index(c)], model.envelope_radius_[old.index(c)]
         else:
-            cc, radius[i] = fit_envelope(X_class, n_centres=k, random_state=seed)
+            cc, radius[i] = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
             centres[i, :len(cc)] = cc
     new.envelope_centres_, new.envelope_radius_ = centres, radius
 
@@ -436,7 +437,7 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
     if retrain_existing:
         from sklearn.base import clone
 
-        new = clone(model)
+        new = clone(model).set_params(envelope_quantile=None)  # envelopes come from real atoms, below
         new.fit(X, y)
         # carry forward what extension itself cannot re-estimate: the old classes' statistics
         order = list(map(str, new.classes_))
@@ -449,7 +450,7 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
         phases = {}
     else:
         new, phases = _add_class_model(model, name, X, y, used)
-    _append_envelope(new, model, used, list(map(str, new.classes_)), seed)
+    _append_envelope(new, model, used, seed)
     t_fit = time.perf_counter() - t1
     new.feature_settings_ = getattr(model, "feature_settings_", None)
     new.max_species_ = getattr(model, "max_species_", 2)

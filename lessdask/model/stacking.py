@@ -130,10 +130,10 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         ``joblib.parallel_backend("dask")`` they run on a Dask cluster.
     prediction_threads : int, default 1
         Threads LightGBM uses in ``predict`` (one per Dask worker thread is right).
-    envelope_quantile : float, default 0.997
+    envelope_quantile : float or None, default 0.997
         Share of held-out atoms of each class inside its envelope; atoms outside the
         envelope of their predicted class are "other" (:meth:`predict_labels`). Higher:
-        fewer hot-crystal atoms called other, fewer boundary atoms too.
+        fewer hot-crystal atoms called other, fewer boundary atoms too. None: no envelopes.
 
     Attributes
     ----------
@@ -182,8 +182,10 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.class_feature_std_ = np.stack([X[y_enc == c].std(axis=0) for c in range(n_classes)])
         self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = _class_modes(
             X, y_enc, n_classes, self.random_state)
-        self.envelope_centres_, self.envelope_radius_ = fit_envelopes(
-            X, y_enc, n_classes, quantile=self.envelope_quantile, random_state=self.random_state)
+        self.envelope_centres_ = self.envelope_radius_ = None
+        if self.envelope_quantile is not None:
+            self.envelope_centres_, self.envelope_radius_ = fit_envelopes(
+                X, y_enc, n_classes, quantile=self.envelope_quantile, random_state=self.random_state)
         F = self._fit_level0(X, y_enc)
         self.mega_models_ = self._fit_level1(F, y_enc)
         return self
