@@ -1,4 +1,4 @@
-"""Compare a rebuilt reference data set with the shipped one (README, "Reference data").
+"""Compare a rebuilt reference data set with the shipped one (docs/science.md, "Reference data").
 
   lessdask reference build -o /tmp/rebuild/reference.nc      # from scratch, about 20 minutes
   python jobs/compare_reference.py /tmp/rebuild/reference.nc

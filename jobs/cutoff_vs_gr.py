@@ -3,7 +3,7 @@
 For each of the eight reference structures, at 0.5 of its potential's melting point
 (frames of the reference MD runs cached by ``lessdask reference build``): the first peak
 and first minimum of the radial distribution function, and the mean and 5-95 % range of
-the per-atom adaptive cutoff. Writes a Markdown table (stdout) used in the README.
+the per-atom adaptive cutoff. Writes a Markdown table (stdout) used in docs/science.md.
 
 Run: python jobs/cutoff_vs_gr.py [WORKDIR]   (default WORKDIR: reference.nc.work)
 """
@@ -44,7 +44,8 @@ def first_peak_and_minimum(r, g):
 
 def main(workdir="reference.nc.work"):
     s = FeatureSettings()
-    rows = ["| structure | first peak of g(r) (Å) | first minimum of g(r) (Å) | adaptive cutoff, mean (5-95 %) (Å) | neighbours, median |",
+    rows = ["| structure | first peak of g(r) (Å) | first minimum of g(r) (Å) | adaptive cutoff, mean (5-95 %) (Å) | "
+            "neighbours, median |",
             "|---|---|---|---|---|"]
     for st in CRYSTALS + EXTENSION:
         f = Path(workdir) / f"{st}-crystal-0.5Tm.npz"
@@ -56,7 +57,8 @@ def main(workdir="reference.nc.work"):
         peak, minimum = first_peak_and_minimum(r, g)
         _, n, rc = compute_features(pos, dims, species, settings=s, return_cutoff=True)
         lo, hi = np.percentile(rc, [5, 95])
-        rows.append(f"| {st} | {peak:.2f} | {minimum:.2f} | {rc.mean():.2f} ({lo:.2f}-{hi:.2f}) | {int(np.median(n))} |")
+        rows.append(f"| {st} | {peak:.2f} | {minimum:.2f} | {rc.mean():.2f} ({lo:.2f}-{hi:.2f}) | "
+                    f"{int(np.median(n))} |")
     print(f"N = {s.n_nearest}, P = {s.padding}")
     print("\n".join(rows))
 

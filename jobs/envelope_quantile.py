@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import ROOT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CACHE = Path.home() / ".cache" / "lessdask" / "testcases"
 
@@ -103,8 +102,7 @@ def main(argv=None):
     y_enc = np.array([classes.index(c) for c in y[train]])
     held = {s: X[split == s] for s in ("val_config", "val_temperature")}
 
-    sys.path.insert(0, str(ROOT / "jobs"))
-    from testcase_cu_polycrystal import build_polycrystal, region_masks
+    from lessdask.reference.testcases import build_polycrystal, region_masks
 
     poly_store = CACHE / "cu_polycrystal" / "polycrystal.zarr"
     bar_store = CACHE / "cu_bar_melting" / "cu_bar.zarr"

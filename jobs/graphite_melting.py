@@ -69,7 +69,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from lessdask.reference import MATERIALS, build_crystal, import_lammps
-from lessdask.reference.md import _frame, _setup, material_commands
+from lessdask.reference.md import current_positions, material_commands, setup_system
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTDIR = ROOT / "docs" / "reference" / "graphite_melting"
@@ -146,7 +146,7 @@ def prepare(args, restart: Path) -> dict:
     p, dt = args.pressure, args.prep_timestep
     steps = lambda ps: int(round(ps / dt))  # noqa: E731
     try:
-        _setup(lmp, crystal, "graphite")
+        setup_system(lmp, crystal, "graphite")
         lmp.command(f"timestep {dt}")
         lmp.command(f"velocity all create {args.eq_temp} {args.seed} mom yes rot no dist gaussian")
         lmp.command(f"fix md all npt temp {args.eq_temp} {args.eq_temp} 0.1 aniso {p} {p} 1.0")
@@ -210,7 +210,7 @@ def two_phase_check(restart: Path) -> dict:
         lmp.command("variable liq atom gmask(liq)")
         order = np.argsort(lmp.numpy.extract_atom("id")[: lmp.get_natoms()])
         melted = np.asarray(lmp.numpy.extract_variable("liq", "all", LMP_VAR_ATOM))[order] > 0.5
-        x, dims = _frame(lmp)
+        x, dims = current_positions(lmp)
     finally:
         lmp.close()
     flags = graphitic(x, dims[:3])
@@ -267,7 +267,7 @@ def coexist(args, restart: Path, t_start: float, seed: int) -> dict:
         every = max(1, int(round(args.solid_every / (dt * CHUNK))))
 
         def solid(step):
-            x, dims = _frame(lmp)
+            x, dims = current_positions(lmp)
             flags = graphitic(x, dims[:3])
             series["solid_time_ps"].append(step * dt)
             series["solid"].append(float(flags.mean()))
@@ -388,7 +388,7 @@ def plot(runs: dict, meta: dict, path: Path) -> None:
     fig, ax = plt.subplots(2, 3, figsize=(16, 8.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     rate_t, rate_v = [], []
-    for c, (name, run) in zip(colours, runs.items()):
+    for c, (_name, run) in zip(colours, runs.items()):
         s = run["series"]
         lab = f"start {run['t_start']:.0f} K"
         ax[0, 0].plot(s["time_ps"], s["temp"], color=c, label=lab)

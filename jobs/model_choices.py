@@ -1,4 +1,4 @@
-"""The measurements behind the README's model and feature choices, rerun in one command.
+"""The measurements behind the model and feature choices of docs/science.md, rerun in one command.
 
   python jobs/model_choices.py [averaging] [sweep] [rounds] [insample] [extension]   (default: all)
 
@@ -114,8 +114,8 @@ def rounds():
     tr = ds.split.values == "train"
     big = np.tile(ds.features.values[ds.split.values == "val_config"], (3, 1))[:100_000]
     for ne, lr in [(150, 0.1), (25, 0.4)]:
-        spec = {"base_models": [], "mega_model": {"name": "lightgbm",
-                                                  "params": {"n_estimators": ne, "num_leaves": 31, "learning_rate": lr}}}
+        params = {"n_estimators": ne, "num_leaves": 31, "learning_rate": lr}
+        spec = {"base_models": [], "mega_model": {"name": "lightgbm", "params": params}}
         m = LESSClassifier(preset=spec).fit(ds.features.values[tr], ds.structure.values[tr])
         t = time.perf_counter()
         m.predict_proba(big)
@@ -137,7 +137,7 @@ def insample():
 
 
 def extension():
-    """The README's extension choices: samples per known class, and what fixes hot graphite."""
+    """The extension choices of docs/science.md: samples per known class, and what fixes hot graphite."""
     import lessdask.model.extension as ext
 
     m = load_model("default")
@@ -168,7 +168,8 @@ def extension():
             ext.NEW_CLASS_COPIES, ext.NEW_CLASS_PARAMS = copies, params
             run(label, fraction)
     finally:
-        ext.OLD_SAMPLES_PER_CLASS, ext.NEW_CLASS_COPIES, ext.NEW_CLASS_PARAMS = default_n, default_copies, default_params
+        ext.OLD_SAMPLES_PER_CLASS, ext.NEW_CLASS_COPIES = default_n, default_copies
+        ext.NEW_CLASS_PARAMS = default_params
 
 
 if __name__ == "__main__":

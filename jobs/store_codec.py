@@ -1,4 +1,4 @@
-"""Write time and size of one results-store chunk of class probabilities per codec (README design notes).
+"""Write time and size of one results-store chunk of class probabilities per codec (docs/design.md).
 
   python jobs/store_codec.py [--atoms 250000] [--repeat 5]
 

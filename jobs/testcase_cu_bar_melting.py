@@ -29,13 +29,13 @@ Run: python jobs/testcase_cu_bar_melting.py [--outdir DIR]   (about 6-8 minutes 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import KB_EV, ROOT, lammps_dump, read_dump_frames, run_case, write_json  # noqa: E402
+from lessdask.reference.testcases import KB_EV, lammps_dump, read_dump_frames, run_case, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CASE = "cu_bar_melting"
 DOCS = ROOT / "docs" / "testcases" / CASE
@@ -132,7 +132,14 @@ def analyse(dump: Path, store: Path) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from lessdask.analysis import CLASS_COLORS, interface_position, open_results, phase_fractions, plot_fractions, plot_interface
+    from lessdask.analysis import (
+        CLASS_COLORS,
+        interface_position,
+        open_results,
+        phase_fractions,
+        plot_fractions,
+        plot_interface,
+    )
 
     DOCS.mkdir(parents=True, exist_ok=True)
     ds = open_results(store)
@@ -148,7 +155,7 @@ def analyse(dump: Path, store: Path) -> dict:
     assert len(frames) == len(times), (len(frames), len(times))
     hot_top = HOT_CELLS / NZ  # fraction of the box
     iso, profiles = [], []
-    for step, box, cols in frames:
+    for _step, box, cols in frames:
         length = box[2, 1] - box[2, 0]
         centers, t = temperature_profile(cols["z"] - box[2, 0], cols["c_ke"], length, NZ)
         profiles.append((centers, t))
@@ -208,7 +215,8 @@ def analyse(dump: Path, store: Path) -> dict:
         if np.isfinite(zf[f]):
             ax.axvline(zf[f], color="k", lw=1)
         ax.set_ylabel("x (Å)")
-        ax.set_title(f"t = {times[f]:.0f} ps (blue fcc, grey AM, green hcp, black other; black line = front)", fontsize=9)
+        ax.set_title(f"t = {times[f]:.0f} ps (blue fcc, grey AM, green hcp, black other; black line = front)",
+                     fontsize=9)
     axes[-1].set_xlabel("z (Å)")
     fig.savefig(DOCS / "snapshots.png", dpi=100)
 
@@ -244,8 +252,10 @@ def main(argv=None):
             "case": "Cu bar melting from one end (paper Figure 3b)",
             "n_atoms": 4 * NX * NY * NZ,
             "potential": "EAM Cu_u3.eam (Foiles, Baskes, Daw 1986)",
-            "md": f"{EQ_PS} ps NPT {T_EQ:.0f} K; then {HEAT_PS} ps: langevin hot slab (z < {HOT_CELLS} cells) {T_HOT:.0f} K, "
-            f"langevin cold slab (last {COLD_CELLS} cells) {T_COLD:.0f} K, nve all, press/berendsen z 0 bar; 1 fs; dump every 1 ps",
+            "md": f"{EQ_PS} ps NPT {T_EQ:.0f} K; then {HEAT_PS} ps: langevin hot slab (z < {HOT_CELLS} cells) "
+                  f"{T_HOT:.0f} K, "
+            f"langevin cold slab (last {COLD_CELLS} cells) {T_COLD:.0f} K, nve all, press/berendsen z 0 bar; 1 fs; "
+            f"dump every 1 ps",
             "isotherm_K": T_ISO,
         }
     )

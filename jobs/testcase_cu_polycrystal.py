@@ -30,96 +30,26 @@ Run: python jobs/testcase_cu_polycrystal.py [--outdir DIR]   (about 5 minutes on
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import ROOT, lammps_dump, read_dump_frames, run_case, write_json  # noqa: E402
+from lessdask.reference.testcases import (
+    INNER,
+    SHELL,
+    build_polycrystal,
+    lammps_dump,
+    read_dump_frames,
+    region_masks,
+    run_case,
+    write_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CASE = "cu_polycrystal"
 DOCS = ROOT / "docs" / "testcases" / CASE
-A_CU = 3.615
-FCC_BASIS = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
-INNER = 5.0  # Å: "inside a grain" = farther than this from every boundary and surface
-SHELL = 2.5  # Å: "in a boundary/surface" = closer than this to it
-
-
-def _random_seeds(rng, n, box, min_sep):
-    seeds = []
-    tries = 0
-    while len(seeds) < n:
-        p = rng.uniform(0.1 * box, 0.9 * box, size=3)
-        tries += 1
-        if all(np.linalg.norm(p - s) >= min_sep for s in seeds) or tries > 10000:
-            seeds.append(p)
-    return np.array(seeds)
-
-
-def build_polycrystal(box: float = 65.0, n_grains: int = 8, a: float = A_CU, rmin: float = 2.0, seed: int = 7) -> dict:
-    """Voronoi polycrystal of fcc grains in a free cube ``[0, box)^3``.
-
-    Returns a dict with ``positions`` (n, 3) Å, ``grain`` (n,) int, ``dist_gb`` (n,)
-    distance to the nearest Voronoi bisector plane (inf for a single grain),
-    ``dist_surface`` (n,) distance to the nearest cube face, ``seeds`` (g, 3),
-    ``rotations`` (g, 3, 3), ``box``, ``n_removed`` (atoms removed for closeness).
-    """
-    from scipy.spatial import cKDTree
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(seed)
-    seeds = _random_seeds(rng, n_grains, box, min_sep=0.6 * box / max(n_grains, 1) ** (1 / 3))
-    rots = Rotation.random(n_grains, random_state=rng).as_matrix().reshape(n_grains, 3, 3)
-    center = np.full(3, box / 2)
-    radius = np.sqrt(3) * box / 2 + 2 * a
-    m = int(np.ceil(radius / a))
-    grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    lattice = ((grid + FCC_BASIS[None]) * a).reshape(-1, 3)
-    lattice = lattice[np.linalg.norm(lattice, axis=1) <= radius]
-    pos_all, grain_all = [], []
-    for g in range(n_grains):
-        shift = rng.uniform(0, a, size=3)
-        p = (lattice + shift) @ rots[g].T + center
-        p = p[np.all((p >= 0) & (p < box), axis=1)]
-        d2 = ((p[:, None, :] - seeds[None]) ** 2).sum(-1)
-        p = p[np.argmin(d2, axis=1) == g]
-        pos_all.append(p)
-        grain_all.append(np.full(len(p), g))
-    pos = np.concatenate(pos_all)
-    grain = np.concatenate(grain_all)
-    # remove one atom of each too-close pair across a boundary (greedy, in pair order)
-    pairs = cKDTree(pos).query_pairs(rmin, output_type="ndarray")
-    pairs = pairs[grain[pairs[:, 0]] != grain[pairs[:, 1]]]
-    removed = np.zeros(len(pos), bool)
-    for i, j in pairs:
-        if not removed[i] and not removed[j]:
-            removed[j] = True
-    pos, grain = pos[~removed], grain[~removed]
-    # distance to the nearest Voronoi face: (|x-s_b|^2 - |x-s_a|^2) / (2 |s_b - s_a|), min over b != a
-    dist_gb = np.full(len(pos), np.inf)
-    for b in range(n_grains):
-        sa = seeds[grain]
-        sb = seeds[b]
-        sep = np.linalg.norm(sb - sa, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = (((pos - sb) ** 2).sum(1) - ((pos - sa) ** 2).sum(1)) / (2 * sep)
-        d[grain == b] = np.inf
-        dist_gb = np.minimum(dist_gb, d)
-    dist_surface = np.minimum(pos, box - pos).min(axis=1)
-    return {
-        "positions": pos,
-        "grain": grain,
-        "dist_gb": dist_gb,
-        "dist_surface": dist_surface,
-        "seeds": seeds,
-        "rotations": rots,
-        "box": float(box),
-        "n_removed": int(removed.sum()),
-    }
-
-
 def write_data(path: Path, pos: np.ndarray, box: float, mass: float = 63.546):
     lines = [
         "Cu Voronoi polycrystal (lessdask test case)",
@@ -177,15 +107,6 @@ def md_stage(work: Path, poly: dict) -> Path:
     )
 
 
-def region_masks(poly: dict) -> dict:
-    gb, sf = poly["dist_gb"], poly["dist_surface"]
-    return {
-        "grain_interior": (gb > INNER) & (sf > INNER),
-        "grain_boundary": (gb < SHELL) & (sf > INNER),
-        "surface": sf < SHELL,
-    }
-
-
 def analyse(store: Path, poly: dict, model_name: str = "default") -> dict:
     from lessdask.analysis import CLASS_COLORS, OTHER, open_results
 
@@ -230,7 +151,8 @@ def analyse(store: Path, poly: dict, model_name: str = "default") -> dict:
     ax2.scatter(pos[sl, 0], pos[sl, 1], c=colors[lab[sl]], s=9)
     present = sorted(set(lab[sl].tolist()))
     ax2.legend(
-        handles=[Line2D([], [], marker="o", ls="", color=colors[k], label=names[k] if k >= 0 else OTHER) for k in present],
+        handles=[Line2D([], [], marker="o", ls="", color=colors[k],
+                        label=names[k] if k >= 0 else OTHER) for k in present],
         loc="upper right",
         fontsize=8,
     )
@@ -310,7 +232,8 @@ def ovito_comparison(dump: Path, poly: dict, lessdask: dict) -> dict | str:
     res = {
         "ovito_version": ovito.version_string,
         "methods": methods,
-        "input": f"{dump.name}: the {len(frames)} frames lessdask classified, free (non-periodic) cell, one OVITO thread",
+        "input": f"{dump.name}: the {len(frames)} frames lessdask classified, free (non-periodic) cell, one OVITO "
+                 f"thread",
         "regions": "same masks as lessdask (construction distances): " + ", ".join(masks),
     }
     per_frame = {}
@@ -318,7 +241,8 @@ def ovito_comparison(dump: Path, poly: dict, lessdask: dict) -> dict | str:
         res[f"fcc_fraction_{r}"], per_frame[r] = fcc_of(r)
     res["fcc_fraction_per_frame"] = per_frame
     res["fractions_all_frames"] = {
-        m: {r: {k: float(np.mean([f[k] for f in fr])) for k in fr[0] if any(f[k] for f in fr)} for r, fr in by_r.items()}
+        m: {r: {k: float(np.mean([f[k] for f in fr])) for k in fr[0] if any(f[k] for f in fr)} for r,
+            fr in by_r.items()}
         for m, by_r in fractions.items()
     }
     res["seconds"] = seconds
@@ -360,7 +284,8 @@ def main(argv=None):
             "potential": "EAM Cu_u3.eam (Foiles, Baskes, Daw 1986)",
             "md": "boundary s s s; CG minimisation; 4 ps NVT 300 K, 1 fs; frames every 1 ps",
             "region_definition": f"interior: > {INNER} Å from every Voronoi face and cube face (construction); "
-            f"grain_boundary: < {SHELL} Å from a Voronoi face and > {INNER} Å from the surface; surface: < {SHELL} Å from a cube face",
+            f"grain_boundary: < {SHELL} Å from a Voronoi face and > {INNER} Å from the surface; surface: < {SHELL} Å "
+            f"from a cube face",
             "fcc_fraction_interior": inside["fractions_all_frames"]["fcc"],
             "fcc_fraction_grain_boundary": out["regions"]["grain_boundary"]["fractions_all_frames"]["fcc"],
             "fcc_fraction_surface": out["regions"]["surface"]["fractions_all_frames"]["fcc"],

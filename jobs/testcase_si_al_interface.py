@@ -22,13 +22,13 @@ Run: python jobs/testcase_si_al_interface.py [--outdir DIR]
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _testcase_common import ROOT, lammps_dump, run_case, write_json  # noqa: E402
+from lessdask.reference.testcases import lammps_dump, run_case, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CASE = "si_al_interface"
 DOCS = ROOT / "docs" / "testcases" / CASE
@@ -43,9 +43,11 @@ DIAMOND = np.concatenate([FCC, FCC + 0.25])
 def build_interface() -> dict:
     """Positions, types (1 Al, 2 Si) and box lengths of the Si/Al stack."""
     lx = N_SI_XY * A_SI
-    g = np.stack(np.meshgrid(np.arange(N_SI_XY), np.arange(N_SI_XY), np.arange(N_SI_Z), indexing="ij"), -1).reshape(-1, 1, 3)
+    g = np.stack(np.meshgrid(np.arange(N_SI_XY), np.arange(N_SI_XY), np.arange(N_SI_Z), indexing="ij"),
+                 -1).reshape(-1, 1, 3)
     si = ((g + DIAMOND[None]) * A_SI).reshape(-1, 3)
-    g = np.stack(np.meshgrid(np.arange(N_AL_XY), np.arange(N_AL_XY), np.arange(N_AL_Z), indexing="ij"), -1).reshape(-1, 1, 3)
+    g = np.stack(np.meshgrid(np.arange(N_AL_XY), np.arange(N_AL_XY), np.arange(N_AL_Z), indexing="ij"),
+                 -1).reshape(-1, 1, 3)
     al = ((g + FCC[None]) * A_AL).reshape(-1, 3)
     al[:, :2] *= lx / (N_AL_XY * A_AL)
     si_top = si[:, 2].max()
@@ -69,7 +71,8 @@ def md_stage(work: Path) -> Path:
     lines = ["Si/Al interface", "", f"{len(s['types'])} atoms", "2 atom types", "",
              f"0 {lx} xlo xhi", f"0 {ly} ylo yhi", f"0 {lz} zlo zhi", "", "Masses", "", "1 26.9815", "2 28.0855", "",
              "Atoms # atomic", ""]
-    lines += [f"{i + 1} {t} {x:.6f} {y:.6f} {z:.6f}" for i, (t, (x, y, z)) in enumerate(zip(s["types"], s["positions"]))]
+    lines += [f"{i + 1} {t} {x:.6f} {y:.6f} {z:.6f}" for i, (t, (x, y, z)) in enumerate(zip(s["types"],
+                                                                                            s["positions"]))]
     data.write_text("\n".join(lines) + "\n")
     raw = work / "si_al.lammpstrj"
     pot = potential_dir()
@@ -200,8 +203,10 @@ def main(argv=None):
         {
             "case": "Si (DC) / Al (fcc) interface, layer-averaged probabilities (paper Figure 3c)",
             "n_atoms": int(len(build_interface()["types"])),
-            "potential": "MEAM, Jelinek et al. PRB 85, 245102 (2012): library.meam AlS SiS MgS CuS FeS + AlSiMgCuFe.meam",
-            "md": "box/relax CG minimisation; 3 ps NPT 500 K aniso 0 bar, 1 fs; dump every 0.5 ps; profile over last 2 ps",
+            "potential": "MEAM, Jelinek et al. PRB 85, 245102 (2012): library.meam AlS SiS MgS CuS FeS + "
+                         "AlSiMgCuFe.meam",
+            "md": "box/relax CG minimisation; 3 ps NPT 500 K aniso 0 bar, 1 fs; dump every 0.5 ps; profile over last "
+                  "2 ps",
         }
     )
     write_json(DOCS / "numbers.json", out)

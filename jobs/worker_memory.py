@@ -163,7 +163,8 @@ def mechanism(workers=1, tasks=60, nbytes=1_500_000):
             time.sleep(1)
             r1 = max(c.run(rss_mb).values())
             held_tasks = max(c.run(lambda dask_worker: len(dask_worker.state.tasks)).values())
-            print(f"  futures {'held until the end' if held else 'dropped when done'}: worker RSS {r0:.0f} -> {r1:.0f} MB "
+            print(f"  futures {'held until the end' if held else 'dropped when done'}: worker RSS {r0:.0f} -> "
+                  f"{r1:.0f} MB "
                   f"({(r1 - r0) / tasks:+.2f} MB/task), tasks the worker still holds: {held_tasks}", flush=True)
             del keep
             time.sleep(1)

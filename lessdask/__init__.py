@@ -1,7 +1,14 @@
 """lessdask: the LESS crystal-structure classifier for big MD trajectories, on Dask.
 
-The public API lives in the rooms below; the most used names are re-exported here
-lazily, so ``import lessdask`` stays cheap (no numba compilation, no Dask start-up).
+The most used names are re-exported here lazily, so ``import lessdask`` stays cheap (no numba
+compilation, no Dask start-up):
+
+* :func:`classify` -- a trajectory into a results store (:mod:`lessdask.pipeline`);
+* :func:`classify_frame` -- one frame in memory (:mod:`lessdask.frame`);
+* :func:`compute_features` -- the 24 Steinhardt features (:mod:`lessdask.features`);
+* :func:`load_model`, :func:`save_model`, :class:`LESSClassifier` (:mod:`lessdask.model`);
+* :func:`open_results`, :func:`phase_fractions` -- reading results (:mod:`lessdask.store`,
+  :mod:`lessdask.analysis`).
 """
 
 from __future__ import annotations
@@ -11,13 +18,14 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
+    "classify": "lessdask.pipeline",
+    "classify_frame": "lessdask.frame",
     "compute_features": "lessdask.features",
     "FeatureSettings": "lessdask.features",
     "LESSClassifier": "lessdask.model",
     "load_model": "lessdask.model",
     "save_model": "lessdask.model",
-    "classify": "lessdask.pipeline",
-    "open_results": "lessdask.analysis",
+    "open_results": "lessdask.store",
     "phase_fractions": "lessdask.analysis",
 }
 
@@ -28,3 +36,7 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'lessdask' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 
 from lessdask.errors import ClusterError
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a scheduler that does not answer before giving up with a clear error.
 CONNECT_TIMEOUT = 20
@@ -25,9 +28,13 @@ def _jobqueue_cluster(kind: str, config: str | None, jobs: int | None):
     if config:
         import yaml
 
-        p = Path(config)
-        if not p.exists():
-            raise ClusterError(f"cluster profile {config} does not exist (see configs/cluster-*.yaml)")
+        from lessdask.configs import config_path
+        from lessdask.errors import InputError
+
+        try:
+            p = config_path(config, kind="cluster")
+        except InputError as exc:
+            raise ClusterError(f"cluster profile {exc}; 'lessdask config show slurm' prints one to copy") from None
         options = yaml.safe_load(p.read_text()) or {}
     cluster = getattr(dask_jobqueue, classes[kind.lower()])(**options)
     cluster.scale(jobs=jobs or 1)
@@ -83,8 +90,7 @@ def get_client(scheduler: str | None = None, scheduler_file: str | None = None, 
             c = Client(started)
         if not quiet:
             link = getattr(c, "dashboard_link", None)
-            print(f"lessdask: Dask scheduler {c.scheduler.address}" + (f", dashboard {link}" if link else ""),
-                  flush=True)
+            logger.info("Dask scheduler %s%s", c.scheduler.address, f", dashboard {link}" if link else "")
         try:
             yield c
         finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
-import types
 
 import dask.array as da
 import numpy as np
@@ -17,6 +16,7 @@ from lessdask.analysis import (
     OTHER,
     PhaseFractions,
     class_color,
+    fronts,
     interface_position,
     open_results,
     phase_fractions,
@@ -192,7 +192,8 @@ def test_atom_restriction(tmp_path):
     for k in range(len(STRUCTURES)):
         np.testing.assert_allclose(frac.values[:, k], (labels[:, mask] == k).sum(axis=1) / 40)
     prob = phase_fractions(ds, method="probability", atoms=chosen)
-    np.testing.assert_allclose(prob.values, ds["probability"].values[:, mask].astype(np.float64).mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(prob.values, ds["probability"].values[:, mask].astype(np.float64).mean(axis=1),
+                               rtol=1e-6)
     with pytest.raises(ValueError, match="not in the results store"):
         phase_fractions(ds, atoms=[ids[0], 5])
 
@@ -273,7 +274,20 @@ def test_class_colours_are_fixed():
     for name in ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2", "AM", "graphite"):
         assert class_color(name) == CLASS_COLORS[name]
     assert len({CLASS_COLORS[n] for n in STRUCTURES}) == len(STRUCTURES)
-    assert class_color("my_new_phase") == class_color("my_new_phase")  # stable fallback
+
+
+def test_a_new_class_has_the_same_colour_in_every_process():
+    """Classes added by 'extend' get a fallback colour that does not depend on the process
+    (Python's str hash is salted per process; the fallback must not use it)."""
+    import subprocess
+
+    names = ["graphite2", "my_new_phase", "wurtzite"]
+    code = f"from lessdask.analysis import class_color; print([class_color(n) for n in {names!r}])"
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2", "3")}
+    assert seen == {str([class_color(n) for n in names]) + "\n"}
+    assert len({class_color(n) for n in names}) > 1  # not one colour for every unknown class
 
 
 # --------------------------------------------------------------------------- MDAnalysis
@@ -343,11 +357,11 @@ def test_centred_slab_reports_lower_interface(tmp_path):
 def test_first_crossing_rules():
     centers = np.arange(10) + 0.5
     # crossing inside the box beats the periodic-boundary contact
-    assert analysis._first_crossing(np.r_[np.ones(4), np.zeros(6)], centers, 10.0) == pytest.approx(4.0)
+    assert fronts._first_crossing(np.r_[np.ones(4), np.zeros(6)], centers, 10.0) == pytest.approx(4.0)
     # empty bins are skipped and interpolated over
     phi = np.r_[np.ones(3), np.nan, np.zeros(6)]
-    assert analysis._first_crossing(phi, centers, 10.0) == pytest.approx(3.5)
+    assert fronts._first_crossing(phi, centers, 10.0) == pytest.approx(3.5)
     # only a contact across the periodic boundary: wrapped into [0, L)
     phi = np.r_[0.8, np.full(8, 0.9), 0.2]
-    assert 0.0 <= analysis._first_crossing(phi, centers, 10.0) < 10.0
-    assert np.isnan(analysis._first_crossing(np.ones(10), centers, 10.0))
+    assert 0.0 <= fronts._first_crossing(phi, centers, 10.0) < 10.0
+    assert np.isnan(fronts._first_crossing(np.ones(10), centers, 10.0))

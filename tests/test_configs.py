@@ -15,7 +15,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_feature_settings_file_matches_the_defaults():
-    assert FeatureSettings.from_dict(yaml.safe_load((CONFIGS / "features-default.yaml").read_text())) == FeatureSettings()
+    settings = yaml.safe_load((CONFIGS / "features-default.yaml").read_text())
+    assert FeatureSettings.from_dict(settings) == FeatureSettings()
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -25,7 +26,7 @@ def test_model_preset_files_match_the_builtin_presets(preset):
     assert resolve_spec(str(CONFIGS / f"model-{preset}.yaml")) == resolve_spec(preset)
 
 
-@pytest.mark.parametrize("kind, cls", [("slurm", "SLURMCluster"), ("pbs", "PBSCluster")])
+@pytest.mark.parametrize(("kind", "cls"), [("slurm", "SLURMCluster"), ("pbs", "PBSCluster")])
 def test_cluster_profiles_only_use_dask_jobqueue_arguments(kind, cls):
     import dask_jobqueue
 
@@ -54,3 +55,32 @@ def test_reference_build_refuses_a_broken_feature_settings_file_before_any_md(tm
     assert r.returncode != 0
     assert str(bad) in r.stderr and "pading" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "r.nc").exists()
+
+
+def test_configs_folder_holds_exact_copies_of_the_shipped_settings_files():
+    from lessdask.configs import config_names, config_path
+
+    shipped = set(config_names())
+    assert shipped == {p.stem for p in CONFIGS.glob("*.yaml")}
+    for name in shipped:
+        assert (CONFIGS / f"{name}.yaml").read_bytes() == config_path(name).read_bytes(), name
+
+
+def test_config_command_prints_a_shipped_profile_and_names_unknown_ones(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "lessdask.cli", "config", "show", "cluster-slurm"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == (CONFIGS / "cluster-slurm.yaml").read_text()
+    r = subprocess.run([sys.executable, "-m", "lessdask.cli", "config", "show", "cluster-nope"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and "cluster-slurm" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_short_names_find_the_shipped_files_outside_the_source_tree(tmp_path, monkeypatch):
+    from lessdask.configs import config_path
+
+    monkeypatch.chdir(tmp_path)
+    assert config_path("paper", kind="features").name == "features-paper.yaml"
+    assert resolve_spec("paper") == resolve_spec(str(config_path("model-paper")))

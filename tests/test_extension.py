@@ -146,19 +146,30 @@ def test_smoothed_bootstrap_keeps_features_without_spread_exact():
     np.testing.assert_array_equal(extension._smoothed_bootstrap(X[:1], 3, 1.0, 5, rng), X[:1])
 
 
-def test_new_class_modes_have_the_layout_of_the_model():
-    from lessdask.model.stacking import N_MODES
+def test_class_modes_find_the_clusters_of_a_class():
+    from lessdask.model.kmeans import N_MODES, class_modes
 
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0.2, 0.01, (40, 7)), rng.normal(0.8, 0.01, (60, 7))])
-    modes, spread, weight = extension._kmeans_modes(X, 0)
+    modes, spread, weight = class_modes(X, np.zeros(len(X), int), 1, 0)
     assert modes.shape == spread.shape == (1, N_MODES, 7) and weight.shape == (1, N_MODES)
     assert weight.sum() == pytest.approx(1.0)
     # the two clusters are found: every mode lies near 0.2 or near 0.8
     live = weight[0] > 0
     assert np.all(np.minimum(np.abs(modes[0, live] - 0.2), np.abs(modes[0, live] - 0.8)).max(axis=1) < 0.05)
-    one = extension._kmeans_modes(np.full((5, 7), 0.4), 0)
+    one = class_modes(np.full((5, 7), 0.4), np.zeros(5, int), 1, 0)
     assert one[2][0, 0] == 1.0 and np.all(one[0][0, 0] == np.float32(0.4))
+
+
+def test_an_extended_model_carries_every_class_array_with_one_more_row(model, extended):
+    from lessdask.model.stacking import CLASS_ARRAYS
+
+    once, _ = extended
+    for attr in CLASS_ARRAYS:
+        old, new = getattr(model, attr), getattr(once, attr)
+        assert new.shape == (old.shape[0] + 1, *old.shape[1:]) and new.dtype == old.dtype, attr
+        np.testing.assert_array_equal(new[:-1], old)
+    assert once.envelope_centres_.shape[0] == len(once.classes_) == len(once.mega_models_)
 
 
 def test_extending_twice_works(model, graphite, extended):

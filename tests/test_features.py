@@ -47,7 +47,7 @@ def rocksalt(cells=3, a=5.64):
 
 
 @pytest.mark.parametrize(
-    "name, build, n_expected, q4, q6",
+    ("name", "build", "n_expected", "q4", "q6"),
     [
         ("fcc", lambda: lattice(FCC, 3, 4.08), 12, 0.19094, 0.57452),
         ("hcp", lambda: hcp(), 12, 0.09722, 0.48476),

@@ -25,7 +25,8 @@ TINY_PAPER = {
     ],
     "mega_model": {"name": "lightgbm", "params": {"n_estimators": 10, "min_child_samples": 1}},
 }
-TINY_FAST = {"base_models": [], "mega_model": {"name": "lightgbm", "params": {"n_estimators": 20, "min_child_samples": 1}}}
+TINY_FAST = {"base_models": [], "mega_model": {"name": "lightgbm", "params": {"n_estimators": 20,
+                                                                              "min_child_samples": 1}}}
 
 # Checks skipped, and why:
 _EXPECTED_FAILED = {
@@ -236,3 +237,14 @@ def test_default_model_calls_free_surface_atoms_other_and_the_bulk_fcc():
     assert np.mean(labels[bulk] == fcc) > 0.99
     assert np.mean(labels[surface] == -1) > 0.9
     assert np.mean(model.predict_labels(X, other=False)[surface] == -1) == 0
+
+
+@pytest.mark.parametrize(("param", "value"), [("output", "normalised"), ("temperature", 0.0), ("n_folds", 1),
+                                              ("envelope_quantile", 1.5), ("prediction_threads", 0)])
+def test_invalid_parameters_are_refused_by_fit_naming_the_parameter(param, value):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.random.default_rng(0).random((40, 4)).astype(np.float32)
+    y = np.repeat(["a", "b"], 20)
+    with pytest.raises(InvalidParameterError, match=param):
+        LESSClassifier(preset=TINY_FAST, **{param: value}).fit(X, y)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lessdask.bench.classify import OVITO_NOT_INSTALLED, OvitoUnavailable, import_ovito, ovito_structure_types, time_ovito_ptm
+from lessdask.bench.classify import (
+    OVITO_NOT_INSTALLED,
+    OvitoUnavailable,
+    import_ovito,
+    ovito_structure_types,
+    time_ovito_ptm,
+)
 from lessdask.reference import build_crystal
 
 

@@ -17,7 +17,7 @@ from lessdask.errors import ClusterError, InputError, StoreError
 from lessdask.features import FeatureSettings, compute_features
 from lessdask.model import load_model
 from lessdask.pipeline import classify
-from tests.conftest import write_dump
+from lessdask.testing import write_lammps_dump
 
 
 def _run(traj, out, client, **kw):
@@ -120,7 +120,7 @@ def test_gzipped_dump_and_other_formats_give_the_same_labels(tmp_path, crystal_f
     import MDAnalysis as mda
 
     frames, types, dims = crystal_frames
-    gz = write_dump(tmp_path / "dump.run.gz", frames, types, dims, gz=True)
+    gz = write_lammps_dump(tmp_path / "dump.run.gz", frames, types, dims, gz=True)
     ref = xr.open_zarr(reference_store)["label"].values
     out = tmp_path / "gz.zarr"
     _run(gz, out, client)  # recognised from the dump.* name
@@ -188,7 +188,7 @@ def test_nan_coordinate_names_the_frame_and_atom(tmp_path, crystal_frames, clien
     frames, types, dims = crystal_frames
     frames = [f.copy() for f in frames]
     frames[2][17, 0] = np.nan
-    bad = write_dump(tmp_path / "nan.lammpstrj", frames, types, dims)
+    bad = write_lammps_dump(tmp_path / "nan.lammpstrj", frames, types, dims)
     with pytest.raises(InputError, match=r"frame 2 .*atom index 17"):
         _run(bad, tmp_path / "nan.zarr", client)
     assert not xr.open_zarr(tmp_path / "nan.zarr").attrs["complete"]
@@ -218,7 +218,7 @@ def test_empty_selection_and_unknown_format_are_refused(tmp_path, dump_file, cli
 def test_three_species_for_a_binary_model_are_refused(tmp_path, crystal_frames, client):
     frames, types, dims = crystal_frames
     t3 = np.arange(len(types)) % 3 + 1
-    bad = write_dump(tmp_path / "three.lammpstrj", frames[:1], t3, dims[:1])
+    bad = write_lammps_dump(tmp_path / "three.lammpstrj", frames[:1], t3, dims[:1])
     with pytest.raises(InputError, match="3 species"):
         _run(bad, tmp_path / "t.zarr", client)
 
@@ -278,8 +278,8 @@ def test_tasks_carry_no_per_atom_arrays(tmp_path, dump_file, reference_store, cl
     try:
         out = tmp_path / "small-args.zarr"
         _run(dump_file, out, client, atoms_per_chunk=100, frames_per_task=1)
-        largest = [n for per_worker in client.run(lambda dask_worker: dask_worker.plugins[TaskArgumentSizes.name].largest
-                                                  ).values() for n in per_worker]
+        per_worker = client.run(lambda dask_worker: dask_worker.plugins[TaskArgumentSizes.name].largest).values()
+        largest = [n for sizes in per_worker for n in sizes]
     finally:
         client.unregister_worker_plugin(TaskArgumentSizes.name)
     assert len(largest) == 4 * 9  # 4 frames x 9 chunks of (at most) 100 of the 864 atoms

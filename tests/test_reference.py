@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
@@ -108,7 +110,7 @@ def test_graphite_layers():
 
 
 @pytest.mark.parametrize(
-    "structure, orient",
+    ("structure", "orient"),
     [
         ("fcc", [(1, 1, 0), (-1, 1, 0), (0, 0, 1)]),
         ("fcc", [(1, 1, 1), (1, -1, 0), (1, 1, -2)]),
@@ -182,7 +184,7 @@ def test_lattice_constant_and_cells_forms():
 
 def test_crystal_is_frozen():
     x = build_crystal("fcc", 1)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         x.positions = np.zeros((4, 3))
     with pytest.raises(ValueError):
         x.positions[0, 0] = 1.0

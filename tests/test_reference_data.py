@@ -9,7 +9,12 @@ import pytest
 
 from lessdask.features import FeatureSettings
 from lessdask.reference.dataset import (
-    CRYSTALS, MD_STEPS, OTHER_REGION_SIZE, build_reference, load_reference, shipped_reference_path,
+    CRYSTALS,
+    MD_STEPS,
+    OTHER_REGION_SIZE,
+    build_reference,
+    load_reference,
+    shipped_reference_path,
 )
 
 

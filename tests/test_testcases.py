@@ -20,8 +20,9 @@ def _load(name):
 
 @pytest.fixture(scope="module")
 def poly():
-    mod = _load("testcase_cu_polycrystal")
-    return mod, mod.build_polycrystal(box=40.0, n_grains=4, seed=3)
+    from lessdask.reference import testcases
+
+    return testcases, testcases.build_polycrystal(box=40.0, n_grains=4, seed=3)
 
 
 def test_polycrystal_no_close_pairs(poly):

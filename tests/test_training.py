@@ -36,5 +36,6 @@ def test_train_command_writes_a_model_and_reports_accuracy_and_other_rate(tmp_pa
 def test_train_refuses_an_envelope_quantile_outside_0_1(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lessdask.cli", "train", "-o", str(tmp_path / "m.lessmodel"),
                         "--envelope-quantile", "1.5"], capture_output=True, text=True)
-    assert r.returncode != 0 and "envelope quantile" in r.stderr
+    assert r.returncode == 2 and "envelope_quantile" in r.stderr and "1.5" in r.stderr
+    assert "Traceback" not in r.stderr and "training preset" not in r.stderr  # refused before any fit
     assert not (tmp_path / "m.lessmodel").exists()

@@ -261,18 +261,18 @@ def write_benchmark_trajectory(directory, n_atoms=256_000, n_frames=8, seed=0):
 
 
 def _serial(top, traj, model):
-    """The peer: the same work in one process, no Dask (MDAnalysis loop, features, model)."""
-    from lessdask.features import compute_features
-    from lessdask.trajectory import open_universe
-
+    """The peer: the same work in one process, no Dask (MDAnalysis loop, features, model, no writes)."""
     import numba
+
+    from lessdask.frame import classify_frame
+    from lessdask.trajectory import open_universe, read_frame
 
     numba.set_num_threads(1)
     u = open_universe(top, [traj])
     t = time.perf_counter()
-    for ts in u.trajectory:
-        X, _ = compute_features(u.atoms.positions, ts.dimensions, None, settings=model.feature_settings_)
-        model.predict_proba(X)
+    for frame in range(u.trajectory.n_frames):
+        pos, box, _ = read_frame(u, frame)
+        classify_frame(pos, box, None, model)
     return time.perf_counter() - t
 
 
@@ -300,7 +300,7 @@ def _run_on_cluster(workers, top, traj, tmp, name):
 
 def _fcc_fraction(store) -> float:
     """Fraction of atom-frames labelled fcc in a results store."""
-    from lessdask.analysis import open_results
+    from lessdask.store import open_results
 
     ds = open_results(store)
     names = [str(s) for s in np.asarray(ds["structure"].values).tolist()]
@@ -328,7 +328,8 @@ def _ovito_ptm_section(top, traj, out) -> dict | str:
     if ptm["cpu_per_wall"] > 1.3:
         ptm["thread_check"] = f"PTM used about {ptm['cpu_per_wall']} cores, not 1: the per-core rate is too high"
     elif ptm["cpu_per_wall"] < 0.8:
-        ptm["thread_check"] = (f"PTM got only {ptm['cpu_per_wall']} of a core (busy machine): its wall rate is too low; "
+        ptm["thread_check"] = (f"PTM got only {ptm['cpu_per_wall']} of a core (busy machine): its wall rate is too "
+                               f"low; "
                                "atoms_per_cpu_second is the uncontended one-thread rate")
     print(f"OVITO PTM, 1 thread: {ptm['atoms_per_second']} atoms/s (CPU/wall {ptm['cpu_per_wall']}); "
           f"lessdask/PTM per core: {ptm['lessdask_per_core_vs_ptm_per_core']['workers_1']} (1 worker), "

@@ -57,17 +57,15 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     """
     import contextlib
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from threadpoolctl import threadpool_limits
 
-    from lessdask.analysis import OTHER, class_color
+    from lessdask.analysis.colors import class_color
     from lessdask.features import compute_features
     from lessdask.model import LESSClassifier, load_model
     from lessdask.model.extension import extend_model
     from lessdask.reference.dataset import load_reference
+    from lessdask.store import OTHER
 
     def limited():
         return threadpool_limits(threads) if threads else contextlib.nullcontext()
@@ -123,14 +121,17 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     # CPU time of this process: on a shared machine it varies far less than wall time
     out["cpu_time_ratio_extension_vs_full"] = round(out["extension"]["cpu_seconds"]
                                                     / out["full_retrain"]["cpu_seconds"], 4)
-    out["old_classes_loss_points"] = round(100 * (out["old_classes_before"] - out["extension"]["old_classes_accuracy"]), 3)
+    loss = out["old_classes_before"] - out["extension"]["old_classes_accuracy"]
+    out["old_classes_loss_points"] = round(100 * loss, 3)
 
     d = Path(figures)
     d.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+    fig = Figure(figsize=(8, 3.4))
+    axes = fig.subplots(1, 2)
     names = [f"extension\n({fraction:.0%} of graphite)", "full retrain"]
     # CPU time: wall time on a shared machine measures the other jobs as much as this one
-    axes[0].bar(names, [out["extension"]["cpu_seconds"], out["full_retrain"]["cpu_seconds"]], color=["tab:green", "0.5"])
+    axes[0].bar(names, [out["extension"]["cpu_seconds"], out["full_retrain"]["cpu_seconds"]], color=["tab:green",
+                                                                                                     "0.5"])
     axes[0].set_ylabel("training CPU time (s, 1 thread)")
     axes[1].bar(names, [out["extension"]["samples_trained_on"], out["full_retrain"]["samples_trained_on"]],
                 color=["tab:green", "0.5"])
@@ -138,17 +139,18 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     fig.suptitle("Adding graphite: extension vs full retrain")
     fig.tight_layout()
     fig.savefig(d / "time_and_data.png", dpi=120)
-    plt.close(fig)
 
     pos, species = graphite_fcc_interface(seed)
     X, _ = compute_features(pos, None, species, settings=base.feature_settings_)
     idx = ext.predict_labels(X)
     labels = np.where(idx >= 0, np.asarray(ext.classes_, dtype=object)[idx], OTHER).astype(str)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     front = pos[:, 1] < np.median(pos[:, 1])
     for name in sorted(set(labels)):
         sel = (labels == name) & front
-        ax.scatter(pos[sel, 0], pos[sel, 2], s=6, color=class_color(name), label=f"{name} ({np.mean(labels == name):.0%})")
+        ax.scatter(pos[sel, 0], pos[sel, 2], s=6, color=class_color(name),
+                   label=f"{name} ({np.mean(labels == name):.0%})")
     ax.set_xlabel("x (Å)")
     ax.set_ylabel("z (Å)")
     ax.set_aspect("equal")
@@ -156,7 +158,6 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     ax.legend(markerscale=3, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
     fig.savefig(d / "graphite_fcc_interface.png", dpi=120)
-    plt.close(fig)
     out["figures"] = [str(d / "time_and_data.png"), str(d / "graphite_fcc_interface.png")]
     if json_path:
         Path(json_path).write_text(json.dumps(out, indent=2))

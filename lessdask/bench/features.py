@@ -85,7 +85,8 @@ def bench_features(n_atoms=1_000_000, repeat=3, freud_atoms=100_000, json_path=N
                 if threads > (os.cpu_count() or 1):
                     continue
                 numba.set_num_threads(threads)
-                t = _median_time(lambda: compute_features(pos, dims, species, settings=settings), repeat)
+                t = _median_time(lambda s=settings, p=pos, d=dims, sp=species: compute_features(p, d, sp, settings=s),
+                                 repeat)
                 res[f"{tag}seconds_{threads}_thread"] = round(t, 3)
                 res[f"{tag}atoms_per_second_{threads}_thread"] = round(len(pos) / t)
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

@@ -53,7 +53,8 @@ def bench_model(n_atoms=1_000_000, paper_atoms=50_000, paper_train=30_000, json_
                 t = time.perf_counter()
                 labels = m.predict_labels(big[:rows], proba=P)
                 de = time.perf_counter() - t
-                out[preset].update({"envelope_seconds": round(de, 3), "other_fraction": round(float(np.mean(labels == -1)), 4),
+                out[preset].update({"envelope_seconds": round(de, 3),
+                                    "other_fraction": round(float(np.mean(labels == -1)), 4),
                                     "atoms_per_second_per_core_with_other": round(rows / (dt + de))})
     out["speed_ratio_fast_vs_paper"] = round(out["fast"]["atoms_per_second_per_core"]
                                              / out["paper"]["atoms_per_second_per_core"], 1)

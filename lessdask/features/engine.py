@@ -7,14 +7,10 @@ import math
 import numpy as np
 
 from lessdask.errors import InputError
-from lessdask.features.box import box_matrix, plane_spacings
-from lessdask.features.kernels import (
-    build_cell_list, legendre_tables, neighbour_mean, steinhardt_features, targets_in_cell_order, wrap_into_box,
-)
+from lessdask.features.box import box_matrix
+from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, runs_in_cell_order, wrap_into_box
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
-
-# Cap on the number of cells relative to atoms, so sparse free-boundary systems stay small.
-_MAX_CELLS_PER_ATOM = 8
+from lessdask.features.steinhardt import legendre_tables, neighbour_mean, steinhardt_features
 
 
 def species_codes(species, n: int) -> np.ndarray:
@@ -131,29 +127,7 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
     return (features, counts, cutoffs) if return_cutoff else (features, counts)
 
 
-def _cell_list(frac, cart, codes, H, radius, n):
-    """Cell grid for a search radius, and the atoms sorted into it."""
-    spacing = plane_spacings(H)
-    ncell = np.maximum(1, np.floor(spacing / radius)).astype(np.int64)
-    limit = max(_MAX_CELLS_PER_ATOM * n, 27)
-    if np.prod(ncell.astype(float)) > limit:
-        f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
-        ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
-    mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
-    start, rank, cart_sorted, species_sorted, cell_sorted = build_cell_list(frac, cart, codes, ncell)
-    return ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted
-
-
-def _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n):
-    """Targets in cell order, their output rows, and where each run of targets sharing a cell starts."""
-    tsorted, trow = targets_in_cell_order(rank, targets[rows], n)
-    trow = rows[trow]
-    cell_lin = (cell_sorted[tsorted, 0] * ncell[1] + cell_sorted[tsorted, 1]) * ncell[2] + cell_sorted[tsorted, 2]
-    run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
-    return tsorted, trow, run_start
-
-
-def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cutoffs):
+def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cutoffs) -> CellList:
     """Per-atom q_l of ``targets`` into ``features`` (k, 2 * len(l_values)), counts, cutoffs.
 
     Returns the last cell list, whose search radius covers every target's cutoff.
@@ -174,12 +148,12 @@ def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cuto
     radius = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
     pending = None  # rows still to do; None: all of them
     while True:
-        ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted = _cell_list(frac, cart, codes, H, radius, n)
+        cells = make_cell_list(frac, cart, codes, H, radius)
         rows = np.arange(targets.size) if pending is None else pending
-        tsorted, trow, run_start = _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n)
+        tsorted, trow, run_start = runs_in_cell_order(cells, targets, rows)
         steinhardt_features(
-            cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
-            radius, s.max_cutoff, s.n_nearest, s.padding,
+            cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, H, cells.cell_sorted,
+            tsorted, trow, run_start, radius, s.max_cutoff, s.n_nearest, s.padding,
             l_index, l_list, a_inv, a_tab, pmm, out, counts, cutoffs, incomplete,
         )
         pending = np.flatnonzero(incomplete)
@@ -188,28 +162,26 @@ def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cuto
         incomplete[:] = False
         radius = min(2.0 * radius, s.max_cutoff)
     features[:] = out
-    return ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted
+    return cells
 
 
-def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells):
+def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells: CellList):
     """Fill the averaged half of ``features``: each q_l averaged over the atom and its neighbours.
 
     A chunk's neighbours may lie outside it, so their own q_l are computed first (the halo).
     """
     n = frac.shape[0]
     nb = s.n_base_features
-    ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted = cells
-    rows = np.arange(targets.size)
-    tsorted, trow, run_start = _runs_in_cell_order(rank, cell_sorted, ncell, targets, rows, n)
+    grid = (cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, H, cells.cell_sorted)
+    tsorted, trow, run_start = runs_in_cell_order(cells, targets, np.arange(targets.size))
     values = np.zeros((n, nb), features.dtype)  # per-atom q_l in cell order (float32: 48 MB at 1M atoms)
-    values[rank[targets]] = features[:, :nb]
+    values[cells.rank[targets]] = features[:, :nb]
     if targets.size < n:
         mark = np.zeros(n, np.bool_)
-        neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
-                       cutoffs, values[:, :0], features[:, :0], mark)
-        mark[rank[targets]] = False
+        mark_neighbours(*grid, tsorted, trow, run_start, cutoffs, mark)
+        mark[cells.rank[targets]] = False
         order = np.empty(n, np.int64)
-        order[rank] = np.arange(n)
+        order[cells.rank] = np.arange(n)
         halo_sorted = np.flatnonzero(mark)
         if halo_sorted.size:
             hf = np.zeros((halo_sorted.size, nb), features.dtype)
@@ -217,6 +189,5 @@ def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features,
                         np.zeros(halo_sorted.size, np.int32), np.zeros(halo_sorted.size))
             values[halo_sorted] = hf
     avg = np.zeros((targets.size, nb), features.dtype)
-    neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
-                   cutoffs, values, avg, np.zeros(0, np.bool_))
+    neighbour_mean(*grid, tsorted, trow, run_start, cutoffs, values, avg)
     features[:, nb:] = avg

@@ -18,13 +18,15 @@ class FeatureSettings:
     Parameters
     ----------
     n_nearest : int
-        N of eq 2. The default, 4, is the smallest shell common to every target structure
-        (DC and graphite have 4 and 3 first neighbours), so the cutoff never reaches into a
-        second shell by construction; see the README table of cutoff vs g(r) minimum.
+        N of eq 2. The default, 4, is the smallest first shell among the target structures
+        (DC has 4 first neighbours, graphite 3), so the distances that set the cutoff are
+        always first-neighbour distances.
     padding : float
-        P of eq 2. With N = 4 the default 1.3 puts the cutoff between the first and second
-        shells of all eight reference structures with at least 9 % margin on each side
-        (README, "Choosing N and P").
+        P of eq 2. With N = 4 the default 1.3 puts the cutoff at or just past the first
+        minimum of the total g(r) of every reference crystal at 0.5 Tm: 12 neighbours in
+        fcc and hcp, 4 in DC, 6 in NaCl, and 8 + 6 = 14 in bcc and CsCl, whose first and
+        second shells merge at finite temperature (the conventional bcc neighbourhood);
+        docs/science.md, "Choosing N and P", measured by ``jobs/cutoff_vs_gr.py``.
     l_values : tuple of int
         Orders of the Steinhardt parameters; six values give twelve features.
     max_cutoff : float
@@ -34,7 +36,7 @@ class FeatureSettings:
         Also give each q_l averaged over the atom and its neighbours (inside the atom's own
         cutoff), doubling the features to 24. The average removes most of the thermal noise
         of single-atom q_l: it is what separates crystals near melting from their liquids
-        (README, "Neighbour-averaged features"). Model files from before this option have
+        (docs/science.md, "Neighbour-averaged features"). Model files from before this option have
         none, and load as ``average=False``.
     """
 
@@ -78,7 +80,7 @@ class FeatureSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSettings":
+    def from_dict(cls, d: dict) -> FeatureSettings:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         known = {"n_nearest", "padding", "l_values", "max_cutoff", "average"}
         extra = set(d) - known

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib import resources
 from pathlib import Path
 
 from lessdask.errors import ModelFileError
+
+logger = logging.getLogger(__name__)
 
 SHIPPED_NAME = "default_model.lessmodel"
 
@@ -37,6 +40,6 @@ def default_model_path() -> Path:
     except ImportError as exc:  # pragma: no cover
         raise ModelFileError(f"no default model is available: {exc}") from None
     cached.parent.mkdir(parents=True, exist_ok=True)
-    print(f"lessdask: training the default model once, into {cached} ...", flush=True)
+    logger.warning("training the default model once, into %s ...", cached)
     train_model(output=cached, report_dir=None, progress=True)
     return cached

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lessdask.model.kmeans import kmeans
+
 #: k-means centres per class. 32-512 gave the same picture on the Cu polycrystal (at a 99.5 %
 #: radius, 50-59 % of grain-boundary and 1.4-1.8 % of grain atoms outside the fcc envelope;
 #: ``python jobs/envelope_quantile.py --compare-centres``); 64 keeps inference cost small.
@@ -79,10 +81,8 @@ def fit_envelope(X, n_centres: int = N_CENTRES, quantile: float = QUANTILE, rand
 
 
 def _kmeans(X, n_centres, random_state):
-    from sklearn.cluster import KMeans
-
     k = int(max(1, min(n_centres, len(X) // ATOMS_PER_CENTRE, len(np.unique(X, axis=0)))))
-    return KMeans(k, n_init=1, random_state=random_state).fit(X).cluster_centers_.astype(np.float32)
+    return kmeans(X, k, random_state, n_init=1)[0]
 
 
 def fit_envelopes(X, y, n_classes: int, n_centres: int = N_CENTRES, quantile: float = QUANTILE,

@@ -18,28 +18,8 @@ import numpy as np
 
 from lessdask.errors import InputError
 from lessdask.model.envelope import fit_envelope
-
-
-def _proba_function(model):
-    """``X -> predict_proba(X)`` for float32 arrays of the right width, minus per-call overhead.
-
-    A model without a base level (the fast preset) is evaluated straight from its boosters,
-    as :meth:`LESSClassifier.predict_proba` does, without re-validating the input at every
-    sampler step; any other model goes through ``predict_proba``.
-    """
-    if getattr(model, "base_models_", None) or getattr(model, "output", "softmax") != "softmax":
-        return model.predict_proba
-    from lessdask.model.stacking import _softmax
-
-    boosters, threads, temperature = list(model.mega_models_), model.prediction_threads, model.temperature
-
-    def proba(X):
-        S = np.empty((len(X), len(boosters)), np.float64)
-        for c, booster in enumerate(boosters):
-            S[:, c] = booster.predict(X, num_threads=threads)
-        return _softmax(S, temperature)
-
-    return proba
+from lessdask.model.kmeans import class_modes
+from lessdask.model.stacking import CLASS_ARRAYS
 
 
 def sample_classes(model, class_indices, n: int, p_accept: float = 0.8, seeds=None, chains: int = 64,
@@ -62,7 +42,7 @@ def sample_classes(model, class_indices, n: int, p_accept: float = 0.8, seeds=No
         raise InputError(f"need one seed per class: {n_cls} classes, {len(seeds)} seeds")
     if n_cls == 0:
         return []
-    proba = _proba_function(model)
+    proba = model.predict_proba_unchecked
     rngs = [np.random.default_rng(s) for s in seeds]
     start, std = [], []
     for c, rng in zip(class_indices, rngs):
@@ -158,36 +138,30 @@ def sample_class(model, class_index: int, n: int, p_accept: float = 0.8, seed: i
 
 
 # ---------------------------------------------------------------- extension settings
-# Chosen by sweeps over 8-16 seeds, extending the 24-feature default model with graphite
-# from 2 % of its reference data (held-out graphite; old classes on val_config). The figures
-# quoted are means over those seeds. Module attributes: change them for experiments.
-# Measured against the previous settings (all class models updated, no smoothed copies,
-# plain trees, 150 new-class rounds, n = new atoms per old class, 64 chains, 5 burn-in
-# sweeps): graphite 99.1 % -> 99.97-99.99 %, old classes unchanged (-0.00/-0.01 points),
-# extension 4-5x faster.
+# Chosen by sweeps over seeds, extending the default model with graphite from 2 % of its
+# reference data; what each choice bought is measured in docs/science.md ("Adding a class",
+# ``python jobs/model_choices.py extension``). Module attributes: change them for experiments.
 
 #: Sampler settings :func:`extend_model` uses (see :func:`sample_classes`). Chains start at
 #: the class's k-means centres, states the model already assigns to the class, so one
 #: burn-in sweep suffices; 50 chains give 100 samples in three sweeps.
 SAMPLER = {"chains": 50, "burn_in": 1}
 #: Synthetic samples per old class, at most (fewer when fewer new samples are used). The
-#: kept class models only need them to keep their old predictions. Measured: 25 per class
-#: lose 0.05 points on the old classes, 50 lose 0.03, 100 lose 0.01, 226 (all) 0.00; graphite
-#: is 99.99 % for all of them; the sampler's cost is proportional.
+#: kept class models only need them to keep their old predictions; the sampler's cost is
+#: proportional.
 OLD_SAMPLES_PER_CLASS = 100
 #: Smoothed bootstrap of the new class: every new atom used also enters training as this
 #: many copies with Gaussian noise of ``NEW_CLASS_BANDWIDTH`` times the class's spread per
 #: feature, scaled by the atom's distance to its ``NEW_CLASS_NEIGHBOURS``-th neighbour
 #: relative to the median (atoms in the sparse tails of a 2 % subset spread further).
 #: Features without spread in the class (e.g. other-species features of a monatomic
-#: class) stay exact. 0 copies: the new atoms only. Measured: 0 copies 99.56 %, 2 copies
-#: with a fixed bandwidth 99.78 %, 2 adaptive 99.92 %, 4 adaptive 99.97 % graphite.
+#: class) stay exact. 0 copies: the new atoms only.
 NEW_CLASS_COPIES = 4
 NEW_CLASS_BANDWIDTH = 1.0
 NEW_CLASS_NEIGHBOURS = 5
 #: A kept class model gets continued rounds only if it scores some new-class sample (atom or
 #: smoothed copy) above this: it claims the new class. The others stay exactly as they were
-#: (updating them too cost the old classes 0.1-0.2 points here and taught graphite nothing).
+#: (updating them too cost the old classes accuracy and taught the new class nothing).
 UPDATE_CLAIM_SCORE = 0.5
 #: Boosting rounds appended to each claiming class model so that it learns to reject the
 #: new class (continued training: the old trees stay, old predictions barely move).
@@ -196,8 +170,7 @@ UPDATE_LEARNING_RATE = 0.2
 #: Tree settings of the continued rounds and of the new class model: each tree sees half of
 #: the features and draws its thresholds at random (extra trees), so the rejection of the
 #: new class rests on many features and still holds for new-class atoms outside the range
-#: of the few used (the misclassified graphite atoms are hot ones, 6-9 class spreads out in
-#: q3/q6, scored as DC by the old trees; plain trees 99.73 %, these 99.99 %).
+#: of the few used (hot graphite atoms far out in q3/q6, which plain trees scored as DC).
 UPDATE_PARAMS = {"num_leaves": 31, "feature_fraction": 0.5, "extra_trees": True}
 NEW_CLASS_PARAMS = {"n_estimators": 50, "num_leaves": 31, "learning_rate": 0.3, "feature_fraction": 0.5,
                     "extra_trees": True}
@@ -224,53 +197,6 @@ def _smoothed_bootstrap(X, copies, bandwidth, neighbours, rng):
     return np.vstack([X, *noisy]).astype(np.float32)
 
 
-def _kmeans_modes(X, random_state, n_init=3, max_iter=100):
-    """Modes of one class as :func:`lessdask.model.stacking._class_modes` keeps them, in numpy.
-
-    k-means++ starts and Lloyd iterations on a few hundred rows take about a millisecond,
-    where scikit-learn's KMeans costs tens of milliseconds per call (and far more on its
-    first call in a process); the layout is the same: modes, spreads, weights, each with a
-    leading axis of length one.
-    """
-    from lessdask.model.stacking import N_MODES
-
-    X = np.asarray(X, np.float64)
-    d = X.shape[1]
-    modes = np.zeros((1, N_MODES, d), np.float32)
-    spread = np.zeros((1, N_MODES, d), np.float32)
-    weight = np.zeros((1, N_MODES), np.float32)
-    k = min(N_MODES, len(np.unique(X, axis=0)))
-    if k <= 1:
-        modes[0, 0], spread[0, 0], weight[0, 0] = X.mean(0), X.std(0), 1.0
-        return modes, spread, weight
-    rng = np.random.default_rng(random_state)
-
-    def nearest(centres):
-        return ((X[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-
-    best = None
-    for _ in range(n_init):
-        centres = X[[rng.integers(len(X))]]
-        while len(centres) < k:  # k-means++ seeding
-            d2 = ((X[:, None, :] - centres[None]) ** 2).sum(-1).min(1)
-            centres = np.vstack([centres, X[rng.choice(len(X), p=d2 / d2.sum())]])
-        for _ in range(max_iter):
-            label = nearest(centres)
-            moved = np.array([X[label == j].mean(0) if np.any(label == j) else centres[j] for j in range(k)])
-            if np.allclose(moved, centres):
-                break
-            centres = moved
-        label = nearest(centres)
-        inertia = ((X - centres[label]) ** 2).sum()
-        if best is None or inertia < best[0]:
-            best = (inertia, label)
-    label = best[1]
-    for j, c in enumerate(np.unique(label)):
-        member = X[label == c]
-        modes[0, j], spread[0, j], weight[0, j] = member.mean(0), member.std(0), len(member) / len(X)
-    return modes, spread, weight
-
-
 def _lgb_params(model, extra):
     """LightGBM parameters: the model's mega-model settings, then ``extra``; one thread, seeded."""
     params = {k: v for k, v in model.spec_["mega_model"]["params"].items()
@@ -280,7 +206,7 @@ def _lgb_params(model, extra):
     return {**params, "verbose": -1, "num_threads": 1, "seed": model.random_state or 0}, rounds
 
 
-def _add_class_model(model, name, X, y, X_class):
+def _add_class_model(model, name, X, y, X_class, seed):
     """A copy of ``model`` with one more class model for ``name``, trained on the samples X, y.
 
     The kept class models that claim new-class samples (score above
@@ -288,11 +214,10 @@ def _add_class_model(model, name, X, y, X_class):
     (continued training, not a refit), in which the new class counts as "not this class".
     All fits share one binned LightGBM data set (only the label changes) and run on one
     thread, as every class model of a full retrain does. ``X_class``: the real new-class
-    atoms, for the class statistics kept for later extension.
+    atoms, for the class statistics kept for later extension and the new class's envelope.
 
     Returns the new model and a dict with the phase timings and the updated classes.
     """
-    import copy
     import time
 
     import lightgbm as lgb
@@ -320,24 +245,22 @@ def _add_class_model(model, name, X, y, X_class):
     info["update_seconds"] = time.perf_counter() - t
     info["updated_classes"] = chosen
     t = time.perf_counter()
-    new = copy.copy(model)
-    new.mega_models_ = updated + [booster]
-    new.classes_ = np.append(np.asarray(model.classes_, dtype=object), name).astype(str)
-    modes, spread, weight = _kmeans_modes(X_class, model.random_state)
-    new.class_modes_ = np.concatenate([model.class_modes_, modes])
-    new.class_mode_std_ = np.concatenate([model.class_mode_std_, spread])
-    new.class_mode_weight_ = np.concatenate([model.class_mode_weight_, weight])
-    new.class_feature_mean_ = np.vstack([model.class_feature_mean_, X_class.mean(0)])
-    new.class_feature_std_ = np.vstack([model.class_feature_std_, X_class.std(0)])
-    new.class_count_ = np.append(model.class_count_, len(X_class))
+    modes, spread, weight = class_modes(X_class, np.zeros(len(X_class), int), 1, model.random_state)
+    arrays = {"class_feature_mean_": X_class.mean(0), "class_feature_std_": X_class.std(0),
+              "class_count_": len(X_class), "class_modes_": modes, "class_mode_std_": spread,
+              "class_mode_weight_": weight}
+    envelope = None
+    if model.has_envelopes:  # fitted on the real new atoms: synthetic samples say nothing about where a class ends
+        k = model.envelope_centres_.shape[1]
+        envelope = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
+    new = model.with_class(name, updated + [booster], arrays, envelope)
     info["packing_seconds"] = time.perf_counter() - t
     return new, info
 
 
-def _append_envelope(new, model, X_class, seed):
-    """Envelopes of ``new``: the old classes' kept, the new class's fitted on its real atoms
-    ``X_class`` (synthetic samples say nothing about where a class ends). A model without
-    envelopes gives one without."""
+def _envelopes_by_name(new, model, X_class, seed):
+    """Envelopes of a refitted model ``new`` (classes in its own order): the old classes' kept,
+    the new class's fitted on its real atoms ``X_class``. A model without envelopes gives one without."""
     new.envelope_quantile = model.envelope_quantile
     if not model.has_envelopes:
         new.envelope_centres_ = new.envelope_radius_ = None
@@ -391,9 +314,9 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
         their predictions wherever the new class does not claim an atom. The new atoms
         also enter as a smoothed bootstrap (``NEW_CLASS_COPIES``).
         True: refit every class model on n samples of every class, as the paper's
-        Algorithm 1; measured here it costs the old classes held-out accuracy (2.3 points
-        with the 12-feature default model, 0.3-0.4 with the 24-feature one), because
-        samples drawn where p > P_ac carry little of the old decision boundaries.
+        Algorithm 1; it costs the old classes held-out accuracy (``lessdask bench
+        extension``), because samples drawn where p > P_ac carry little of the old
+        decision boundaries.
     return_info : bool
         Also return sampler statistics and timings.
 
@@ -443,17 +366,16 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
         order = list(map(str, new.classes_))
         for i, c in enumerate(order):
             if c in classes:
-                j = classes.index(c)
-                for attr in ("class_feature_mean_", "class_feature_std_", "class_modes_", "class_mode_std_",
-                             "class_mode_weight_"):
-                    getattr(new, attr)[i] = getattr(model, attr)[j]
+                for attr in CLASS_ARRAYS:
+                    if attr != "class_count_":
+                        getattr(new, attr)[i] = getattr(model, attr)[classes.index(c)]
+        _envelopes_by_name(new, model, used, seed)
+        new.feature_settings_ = getattr(model, "feature_settings_", None)
+        new.max_species_ = getattr(model, "max_species_", 2)
         phases = {}
     else:
-        new, phases = _add_class_model(model, name, X, y, used)
-    _append_envelope(new, model, used, seed)
+        new, phases = _add_class_model(model, name, X, y, used, seed)
     t_fit = time.perf_counter() - t1
-    new.feature_settings_ = getattr(model, "feature_settings_", None)
-    new.max_species_ = getattr(model, "max_species_", 2)
     info = {"new_samples_used": int(min(k, len(X_new))), "samples_per_class": n, "samples_per_old_class": n_old,
             "new_class_samples_trained_on": int(len(X_cls)), "samples_trained_on": int(len(y)),
             "sampling_seconds": round(t_sample, 3), "fit_seconds": round(t_fit, 3),
@@ -481,7 +403,7 @@ def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
     from pathlib import Path
 
     from lessdask.features import compute_features, species_codes
-    from lessdask.trajectory import open_universe, species_of
+    from lessdask.trajectory import open_universe, read_frame, species_of
 
     parts = []
     for item in data:
@@ -497,9 +419,9 @@ def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
         else:
             u = open_universe(p)
             codes = species_codes(species_of(u.atoms), u.atoms.n_atoms)
-            for ts in u.trajectory:
-                X, _ = compute_features(u.atoms.positions, ts.dimensions, codes, settings=settings,
-                                        where=f"frame {ts.frame} of {p}")
+            for frame in range(u.trajectory.n_frames):
+                pos, box, _ = read_frame(u, frame, where=str(p))
+                X, _ = compute_features(pos, box, codes, settings=settings, where=f"frame {frame} of {p}")
                 parts.append(X)
     if not parts:
         raise InputError("no data given for the new class")

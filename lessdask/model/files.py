@@ -17,7 +17,6 @@ allow-list, or whose digest does not match its content is refused with
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import zipfile
@@ -107,28 +106,18 @@ def save_model(model, path, feature_settings: FeatureSettings | None = None, ext
     for c, booster in enumerate(model.mega_models_):
         members[f"mega/{c}.txt"] = booster.model_to_string().encode()
     params = {k: _jsonable(v) for k, v in model.get_params().items()}
+    state = model.fitted_state()
+    state["feature_settings"] = settings.to_dict()
+    if extra is not None:
+        state["extra"] = extra
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "lessdask_version": __version__,
-        "classes": [str(c) for c in model.classes_],
-        "feature_settings": settings.to_dict(),
         "params": params,
-        "spec": model.spec_,
-        "n_features_in": int(model.n_features_in_),
-        "class_feature_mean": model.class_feature_mean_.tolist(),
-        "class_feature_std": model.class_feature_std_.tolist(),
-        "class_count": model.class_count_.tolist(),
-        "class_modes": model.class_modes_.tolist(),
-        "class_mode_std": model.class_mode_std_.tolist(),
-        "class_mode_weight": model.class_mode_weight_.tolist(),
-        "max_species": int(getattr(model, "max_species_", 2)),
-        "envelope_centres": None if not model.has_envelopes else
-        np.where(np.isnan(model.envelope_centres_), None, model.envelope_centres_).tolist(),
-        "envelope_radius": None if not model.has_envelopes else model.envelope_radius_.tolist(),
+        **state,
         "base_models": base,
         "mega_models": len(model.mega_models_),
-        "extra": extra or getattr(model, "extra_", {}) or {},
     }
     metadata["digest"] = _digest(members, metadata)
     tmp = path.with_name(path.name + ".tmp")
@@ -207,22 +196,6 @@ def load_model(path="default"):
         path = default_model_path()
     path = Path(path)
     meta, members = _read_archive(path)
-    params = meta["params"]
-    model = LESSClassifier(**params)
-    model.classes_ = np.array(meta["classes"])
-    model.spec_ = meta["spec"]
-    model.n_features_in_ = meta["n_features_in"]
-    model.class_feature_mean_ = np.array(meta["class_feature_mean"], np.float32)
-    model.class_feature_std_ = np.array(meta["class_feature_std"], np.float32)
-    model.class_count_ = np.array(meta["class_count"], np.int64)
-    model.class_modes_ = np.array(meta["class_modes"], np.float32)
-    model.class_mode_std_ = np.array(meta["class_mode_std"], np.float32)
-    model.class_mode_weight_ = np.array(meta["class_mode_weight"], np.float32)
-    if meta.get("envelope_centres") is not None:  # absent in files written before envelopes
-        model.envelope_centres_ = np.array(meta["envelope_centres"], np.float64).astype(np.float32)
-        model.envelope_radius_ = np.array(meta["envelope_radius"], np.float32)
-    else:
-        model.envelope_centres_ = model.envelope_radius_ = None
     base = []
     for item in meta["base_models"]:
         if "constant" in item:
@@ -241,10 +214,8 @@ def load_model(path="default"):
                 )
             fitted = sio.loads(data, trusted=sorted(untrusted))
         base.append((item["entry"], item["class"], fitted))
-    model.base_models_ = base
-    model.mega_models_ = [lgb.Booster(model_str=members[f"mega/{c}.txt"].decode())
-                          for c in range(meta["mega_models"])]
-    model.feature_settings_ = FeatureSettings.from_dict(meta["feature_settings"])
+    mega = [lgb.Booster(model_str=members[f"mega/{c}.txt"].decode()) for c in range(meta["mega_models"])]
+    model = LESSClassifier.from_fitted_state(meta["params"], meta, base, mega)
     model.digest_ = meta["digest"]
     model.max_species_ = meta.get("max_species", 2)
     model.extra_ = meta.get("extra", {})

@@ -12,7 +12,6 @@ writing code and model files never need to store code::
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import yaml
 from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
@@ -50,8 +49,6 @@ BASE_MODELS = {
 #: Mega-model kinds (LightGBM regressors, one per class, as the paper).
 MEGA_MODELS = ("lightgbm",)
 
-_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
 #: Built-in presets. ``paper``: the paper's four base models one-vs-rest per class, with
 #: radius neighbours as one multi-class model (one neighbour query serves every class),
 #: on a bounded, scaled training subset. ``fast``: no base level; one LightGBM regressor
@@ -68,8 +65,8 @@ PRESETS: dict[str, dict] = {
     },
     "fast": {
         "base_models": [],
-        # 25 rounds at a high learning rate: 6x faster inference than 150 rounds at 0.1 for
-        # 0.06 points less held-out accuracy (README, "Speed")
+        # 25 rounds at a high learning rate instead of 150 at 0.1: several times faster
+        # inference for a few hundredths of a point (python jobs/model_choices.py rounds)
         "mega_model": {"name": "lightgbm", "params": {"n_estimators": 25, "num_leaves": 31, "learning_rate": 0.4}},
     },
 }
@@ -90,11 +87,13 @@ def resolve_spec(preset: str | dict | None) -> dict:
     elif preset in PRESETS:
         spec = copy.deepcopy(PRESETS[preset])
     else:
-        path = Path(preset)
-        if not path.exists() and (_CONFIGS / f"model-{preset}.yaml").exists():
-            path = _CONFIGS / f"model-{preset}.yaml"
-        if not path.exists():
-            raise LessdaskError(f"unknown model preset {preset!r}: use one of {sorted(PRESETS)} or a YAML file")
+        from lessdask.configs import config_path
+
+        try:
+            path = config_path(preset, kind="model")
+        except LessdaskError:
+            raise LessdaskError(f"unknown model preset {preset!r}: use one of {sorted(PRESETS)} "
+                                "or a YAML file") from None
         spec = yaml.safe_load(path.read_text()) or {}
     spec.setdefault("base_models", [])
     spec.setdefault("mega_model", {"name": "lightgbm", "params": {}})

@@ -8,15 +8,30 @@ regressor on F predicts the indicator I_{y,c}; the class scores S pass a softmax
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from pathlib import Path
+
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lessdask.model.envelope import QUANTILE, envelope_score, fit_envelopes
+from lessdask.model.kmeans import class_modes
 from lessdask.model.presets import make_base_model, resolve_spec
+
+#: Fitted per-class arrays kept in model files and carried through extension, with their dtypes.
+CLASS_ARRAYS = {
+    "class_feature_mean_": np.float32,
+    "class_feature_std_": np.float32,
+    "class_count_": np.int64,
+    "class_modes_": np.float32,
+    "class_mode_std_": np.float32,
+    "class_mode_weight_": np.float32,
+}
 
 
 def _subsample(y, max_samples, rng):
@@ -67,34 +82,6 @@ def _columns(est, X, n_classes, cls):
     out = np.zeros((len(X), n_classes), np.float32)
     out[:, est.classes_.astype(int)] = proba
     return out
-
-
-#: Feature-space modes kept per class for generative sampling: a class of a binary compound
-#: (CaF2: Ca and F sites) has several clusters whose mean lies in none of them.
-N_MODES = 4
-
-
-def _class_modes(X, y, n_classes, random_state):
-    """Per class: k-means centres, per-centre spreads and weights (k = N_MODES or fewer)."""
-    from sklearn.cluster import KMeans
-
-    d = X.shape[1]
-    modes = np.zeros((n_classes, N_MODES, d), np.float32)
-    spread = np.zeros((n_classes, N_MODES, d), np.float32)
-    weight = np.zeros((n_classes, N_MODES), np.float32)
-    for c in range(n_classes):
-        Xc = X[y == c]
-        k = min(N_MODES, len(np.unique(Xc, axis=0)))
-        if k <= 1:
-            modes[c, 0], spread[c, 0], weight[c, 0] = Xc.mean(0), Xc.std(0), 1.0
-            continue
-        km = KMeans(k, n_init=3, random_state=random_state).fit(Xc)
-        for j in range(k):
-            member = Xc[km.labels_ == j]
-            modes[c, j] = member.mean(0)
-            spread[c, j] = member.std(0)
-            weight[c, j] = len(member) / len(Xc)
-    return modes, spread, weight
 
 
 def _softmax(S, temperature):
@@ -150,6 +137,18 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         models written before envelopes existed.
     """
 
+    # declared, not hand-checked (scikit-learn's parameter validation, run by ``fit``)
+    _parameter_constraints: dict = {
+        "preset": [StrOptions({"fast", "paper"}), str, Path, dict],
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "output": [StrOptions({"softmax", "normalized"})],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+        "prediction_threads": [Interval(Integral, 1, None, closed="left")],
+        "envelope_quantile": [Interval(Real, 0, 1, closed="neither"), None],
+    }
+
     def __init__(self, preset="fast", n_folds=5, temperature=0.1, output="softmax",
                  random_state=0, n_jobs=None, prediction_threads=1, envelope_quantile=QUANTILE):
         self.preset = preset
@@ -162,6 +161,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.envelope_quantile = envelope_quantile
 
     # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit base models with k-fold out-of-fold predictions, then the mega models.
 
@@ -180,7 +180,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         self.class_count_ = np.bincount(y_enc, minlength=n_classes)
         self.class_feature_mean_ = np.stack([X[y_enc == c].mean(axis=0) for c in range(n_classes)])
         self.class_feature_std_ = np.stack([X[y_enc == c].std(axis=0) for c in range(n_classes)])
-        self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = _class_modes(
+        self.class_modes_, self.class_mode_std_, self.class_mode_weight_ = class_modes(
             X, y_enc, n_classes, self.random_state)
         self.envelope_centres_ = self.envelope_radius_ = None
         if self.envelope_quantile is not None:
@@ -223,7 +223,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         offsets = np.concatenate([[0], np.cumsum(widths)])
         F = np.zeros((len(y), offsets[-1]), np.float32)
         self.base_models_ = [None] * len(entries)
-        for (j, f, entry, tr, te, c), (cols, fitted) in zip(tasks, results):
+        for (j, f, entry, _tr, te, c), (cols, fitted) in zip(tasks, results):
             if f is None:
                 self.base_models_[j] = (entry, c, fitted)
             else:
@@ -258,7 +258,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             return X
         n_classes = self.classes_.size
         cols = []
-        for entry, c, fitted in self.base_models_:
+        for _entry, c, fitted in self.base_models_:
             if isinstance(fitted, tuple):  # ("constant", value)
                 cols.append(_constant_columns(np.array([fitted[1]]), len(X), n_classes, c))
             else:
@@ -275,7 +275,9 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
 
     def class_scores(self, X):
         """Mega-model score of every class, shape (n_samples, n_classes)."""
-        F = self.transform_level0(X)
+        return self._scores(self.transform_level0(X))
+
+    def _scores(self, F):
         S = np.empty((F.shape[0], self.classes_.size), np.float64)
         for c, booster in enumerate(self.mega_models_):
             S[:, c] = booster.predict(F, num_threads=self.prediction_threads)
@@ -283,11 +285,22 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the scores (rows sum to 1), or eq 8 if ``output="normalized"``."""
-        S = self.class_scores(X)
+        return self._proba_from_scores(self.class_scores(X))
+
+    def _proba_from_scores(self, S):
         if self.output == "normalized":
             var = S.var(axis=1, keepdims=True)
             return (S - S.mean(axis=1, keepdims=True)) / np.where(var > 0, var, 1.0)
         return _softmax(S, self.temperature)
+
+    def predict_proba_unchecked(self, X):
+        """:meth:`predict_proba` for a float32 array of the right width, without input validation.
+
+        For callers that score many small batches of arrays they made themselves (the
+        generative sampler of :mod:`lessdask.model.extension`), where validation dominates.
+        """
+        F = X if not self.base_models_ else self.transform_level0(X)
+        return self._proba_from_scores(self._scores(F))
 
     def predict_labels(self, X, proba=None, other: bool = True) -> np.ndarray:
         """Class indices of the highest probability, -1 ("other") outside the class's envelope.
@@ -312,6 +325,93 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             score = envelope_score(X, labels, self.envelope_centres_, self.envelope_radius_)
             labels[score > 1.0] = -1
         return labels
+
+    # ------------------------------------------------------------------ state
+    def fitted_state(self) -> dict:
+        """The fitted state as plain JSON data (classes, spec, per-class arrays, envelopes, settings).
+
+        Boosters and base models are not included: :mod:`lessdask.model.files` stores them
+        as LightGBM text and skops members. :meth:`from_fitted_state` is the inverse.
+        """
+        check_is_fitted(self, "mega_models_")
+        from lessdask.features import FeatureSettings
+
+        settings = getattr(self, "feature_settings_", None) or FeatureSettings()
+        state = {
+            "classes": [str(c) for c in self.classes_],
+            "spec": self.spec_,
+            "n_features_in": int(self.n_features_in_),
+            "feature_settings": settings.to_dict(),
+            "max_species": int(getattr(self, "max_species_", 2)),
+            "extra": getattr(self, "extra_", {}) or {},
+            "envelope_centres": None,
+            "envelope_radius": None,
+        }
+        for name in CLASS_ARRAYS:
+            state[name[:-1]] = np.asarray(getattr(self, name)).tolist()
+        if self.has_envelopes:
+            state["envelope_centres"] = np.where(np.isnan(self.envelope_centres_), None,
+                                                 self.envelope_centres_).tolist()
+            state["envelope_radius"] = np.asarray(self.envelope_radius_).tolist()
+        return state
+
+    @classmethod
+    def from_fitted_state(cls, params: dict, state: dict, base_models: list, mega_models: list) -> LESSClassifier:
+        """A fitted model from :meth:`get_params`, :meth:`fitted_state`, and its fitted models."""
+        from lessdask.features import FeatureSettings
+
+        model = cls(**params)
+        model.classes_ = np.array(state["classes"])
+        model.spec_ = state["spec"]
+        model.n_features_in_ = int(state["n_features_in"])
+        for name, dtype in CLASS_ARRAYS.items():
+            setattr(model, name, np.array(state[name[:-1]], dtype))
+        if state.get("envelope_centres") is not None:  # absent in files written before envelopes
+            model.envelope_centres_ = np.array(state["envelope_centres"], np.float64).astype(np.float32)
+            model.envelope_radius_ = np.array(state["envelope_radius"], np.float32)
+        else:
+            model.envelope_centres_ = model.envelope_radius_ = None
+        model.base_models_ = list(base_models)
+        model.mega_models_ = list(mega_models)
+        model.feature_settings_ = FeatureSettings.from_dict(state["feature_settings"])
+        model.max_species_ = int(state.get("max_species", 2))
+        model.extra_ = state.get("extra", {}) or {}
+        return model
+
+    def with_class(self, name: str, mega_models: list, class_arrays: dict, envelope=None) -> LESSClassifier:
+        """A copy of this fitted model with one more class appended (used by extension).
+
+        Parameters
+        ----------
+        name : str
+            The new class, last in ``classes_``.
+        mega_models : list
+            Boosters of every class, the new one last.
+        class_arrays : dict
+            The new class's row of every array of :data:`CLASS_ARRAYS` (keyed by attribute name).
+        envelope : (centres, radius), optional
+            The new class's envelope; None for a model without envelopes.
+        """
+        import copy
+
+        check_is_fitted(self, "mega_models_")
+        new = copy.copy(self)
+        new.classes_ = np.append(np.asarray(self.classes_, dtype=object), name).astype(str)
+        new.mega_models_ = list(mega_models)
+        for attr, dtype in CLASS_ARRAYS.items():
+            old = np.asarray(getattr(self, attr))
+            row = np.asarray(class_arrays[attr], dtype).reshape((1, *old.shape[1:]))
+            setattr(new, attr, np.concatenate([old.astype(dtype), row]))
+        if self.has_envelopes and envelope is not None:
+            centres, radius = envelope
+            k, d = self.envelope_centres_.shape[1:]
+            row = np.full((1, k, d), np.nan, np.float32)
+            row[0, :len(centres)] = centres
+            new.envelope_centres_ = np.concatenate([self.envelope_centres_, row])
+            new.envelope_radius_ = np.append(self.envelope_radius_, np.float32(radius)).astype(np.float32)
+        else:
+            new.envelope_centres_ = new.envelope_radius_ = None
+        return new
 
     @property
     def has_envelopes(self) -> bool:

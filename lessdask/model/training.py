@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 
 from lessdask.errors import LessdaskError
+
+logger = logging.getLogger(__name__)
 
 #: Single base models compared with the stack in the report (the paper's Figure 2c).
 COMPARED_BASE_MODELS = ("bagging", "adaboost", "extra_trees", "radius_neighbors")
@@ -60,7 +64,7 @@ def feature_importance(model) -> np.ndarray:
         for c, booster in enumerate(model.mega_models_):
             imp[c] = booster.feature_importance(importance_type="gain")
     else:
-        for entry, c, fitted in model.base_models_:
+        for _entry, c, fitted in model.base_models_:
             if c is not None and hasattr(fitted, "feature_importances_"):
                 imp[c] += fitted.feature_importances_
     s = imp.sum(axis=1, keepdims=True)
@@ -98,10 +102,10 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
         The report: accuracy per held-out split, per-class precision/recall, confusion
         matrix, base-model comparison, fit time.
     """
+    from lessdask.features import FeatureSettings
     from lessdask.model.files import save_model
     from lessdask.model.stacking import LESSClassifier
     from lessdask.reference.dataset import load_reference
-    from lessdask.features import FeatureSettings
 
     ds = load_reference("crystals", path=reference)
     settings = FeatureSettings.from_dict(json.loads(ds.attrs["feature_settings"]))
@@ -116,12 +120,14 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
         n_jobs = -1
     model = LESSClassifier(preset=preset, n_jobs=n_jobs)
     if envelope_quantile is not None:
-        if not 0 < envelope_quantile < 1:
-            raise LessdaskError(f"envelope quantile must lie between 0 and 1, got {envelope_quantile}")
         model.set_params(envelope_quantile=envelope_quantile)
+    try:
+        model._validate_params()  # the declared constraints, before minutes of training
+    except InvalidParameterError as exc:
+        raise LessdaskError(f"cannot train: {exc}") from None
     t0 = time.perf_counter()
     if progress:
-        print(f"lessdask: training preset {preset!r} on {len(X)} atoms ...", flush=True)
+        logger.info("training preset %r on %d atoms ...", preset, len(X))
     with backend:
         model.fit(X, y)
     fit_seconds = time.perf_counter() - t0
@@ -163,10 +169,7 @@ def _compare_base_models(X, y, ds, report):
 
 def write_report(report: dict, model, report_dir) -> Path:
     """Write report.json and the PNG figures (confusion matrix, importances, base models)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     d = Path(report_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -175,7 +178,8 @@ def write_report(report: dict, model, report_dir) -> Path:
     if res:
         cm = np.array(res["confusion"], float)
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        fig = Figure(figsize=(6.5, 5.5))
+        ax = fig.subplots()
         im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         n = len(res["classes"])
         ax.set_xticks(range(n), res["classes"], rotation=45)
@@ -191,10 +195,10 @@ def write_report(report: dict, model, report_dir) -> Path:
         fig.colorbar(im, ax=ax, label="fraction of true class")
         fig.tight_layout()
         fig.savefig(d / "confusion.png", dpi=120)
-        plt.close(fig)
     imp = feature_importance(model)
     names = list(model.feature_settings_.feature_names) if hasattr(model, "feature_settings_") else None
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     im = ax.imshow(imp, cmap="viridis", aspect="auto")
     ax.set_yticks(range(len(model.classes_)), list(map(str, model.classes_)))
     if names:
@@ -203,10 +207,10 @@ def write_report(report: dict, model, report_dir) -> Path:
     fig.colorbar(im, ax=ax, label="importance")
     fig.tight_layout()
     fig.savefig(d / "importance.png", dpi=120)
-    plt.close(fig)
     if "base_models" in report:
         bm = report["base_models"]
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig = Figure(figsize=(6, 3.5))
+        ax = fig.subplots()
         ax.bar(list(bm), [100 * v for v in bm.values()], color=["0.6"] * (len(bm) - 1) + ["tab:red"])
         lo = min(bm.values()) * 100
         ax.set_ylim(max(0, lo - 2), 100)
@@ -214,5 +218,4 @@ def write_report(report: dict, model, report_dir) -> Path:
         ax.set_title("Base models alone vs the LESS stack")
         fig.tight_layout()
         fig.savefig(d / "base_models.png", dpi=120)
-        plt.close(fig)
     return d

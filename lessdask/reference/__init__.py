@@ -1,4 +1,4 @@
-"""Reference data room: perfect crystals and LAMMPS MD of the paper's eight materials.
+"""Reference data: perfect crystals and LAMMPS MD of the paper's eight materials.
 
 ``build_crystal`` makes periodic supercells of the eight structure classes of the LESS
 paper (Table 1); ``run_md`` runs short Nose-Hoover NPT LAMMPS simulations of them (crystal

@@ -342,12 +342,9 @@ def plot_reference(output_dir="reference-plots", path=None, which: str = "all") 
     list of str
         The PNG files written.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lessdask.analysis import class_color
+    from lessdask.analysis.colors import class_color
 
     ds = load_reference(which, path=path)
     X, y = ds.features.values, ds.structure.values
@@ -363,7 +360,8 @@ def plot_reference(output_dir="reference-plots", path=None, which: str = "all") 
                   ("other_species_averaged", range(3 * nl, 4 * nl),
                    "over other-species neighbours, averaged over each atom's neighbours")]
     for part, cols, title in parts:
-        fig, axes = plt.subplots(2, (nl + 1) // 2, figsize=(12, 6.5), squeeze=False)
+        fig = Figure(figsize=(12, 6.5))
+        axes = fig.subplots(2, (nl + 1) // 2, squeeze=False)
         for ax, j in zip(axes.flat, cols):
             for c in sorted(set(y)):
                 v = X[y == c, j]
@@ -378,6 +376,5 @@ def plot_reference(output_dir="reference-plots", path=None, which: str = "all") 
         fig.tight_layout()
         f = out_dir / f"features_{part}.png"
         fig.savefig(f, dpi=110)
-        plt.close(fig)
         written.append(str(f))
     return written

@@ -298,7 +298,16 @@ def material_commands(structure: str) -> list[str]:
     return cmds
 
 
-def _setup(lmp, crystal: Crystal, structure: str) -> None:
+def setup_system(lmp, crystal: Crystal, structure: str) -> None:
+    """Create the box and atoms of ``crystal`` in a LAMMPS instance, with its material's potential.
+
+    Metal units, periodic, 1 fs time step; the caller adds fixes and runs.
+
+    Raises
+    ------
+    InputError
+        The crystal's species do not match the material, or its box is not orthorhombic.
+    """
     mat = MATERIALS[structure]
     n_types = len(mat["elements"])
     if crystal.species_names != tuple(mat["elements"]):
@@ -349,7 +358,8 @@ def _melt_box_scale(structure: str, crystal: Crystal) -> float:
     return float((v_target / (crystal.volume / crystal.n_atoms)) ** (1.0 / 3.0))
 
 
-def _frame(lmp) -> tuple[np.ndarray, np.ndarray]:
+def current_positions(lmp) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (id order, wrapped into the box) and MDAnalysis dimensions of a LAMMPS instance."""
     boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
     lo = np.array(boxlo, dtype=np.float64)
     lengths = np.array(boxhi, dtype=np.float64) - lo
@@ -455,7 +465,7 @@ def run_md(
         args += ["-sf", "omp", "-pk", "omp", str(int(threads))]
     lmp = lammps(cmdargs=args)
     try:
-        _setup(lmp, crystal, structure)
+        setup_system(lmp, crystal, structure)
         t = float(temperature)
         p = float(pressure)
         t_start = mat["t_melt"] if melt else t
@@ -495,7 +505,7 @@ def run_md(
         thermo = {"temp": [], "pe": [], "press": []}
 
         def record():
-            frames.append(_frame(lmp))
+            frames.append(current_positions(lmp))
             if return_thermo:
                 thermo["temp"].append(lmp.get_thermo("temp"))
                 thermo["pe"].append(lmp.extract_variable("pe_per_atom"))

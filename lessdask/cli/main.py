@@ -4,13 +4,15 @@ Each sub-command parses its arguments, makes exactly one call into the library a
 prints what it returns. Errors the user can fix (:class:`lessdask.errors.LessdaskError`)
 are printed as one message with exit code 2, never as a traceback.
 
-Each room owns its own ``_add_<command>`` function below; keep logic out of this file.
+Each sub-command is one ``_add_<command>`` function below; keep logic out of this file
+(report formatting lives in :mod:`lessdask.cli.reports`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from lessdask import __version__
@@ -20,11 +22,14 @@ from lessdask.errors import LessdaskError
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where it runs (default: an embedded LocalCluster)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    g.add_argument("--scheduler-file", metavar="PATH", help="scheduler file written by 'dask scheduler --scheduler-file'")
+    g.add_argument("--scheduler-file", metavar="PATH",
+                   help="scheduler file written by 'dask scheduler --scheduler-file'")
     g.add_argument("--cluster", metavar="KIND", help="start workers with dask-jobqueue: slurm, pbs, sge, lsf, ...")
-    g.add_argument("--cluster-config", metavar="YAML", help="cluster profile (see configs/cluster-*.yaml)")
+    g.add_argument("--cluster-config", metavar="YAML",
+                   help="cluster profile: a YAML file or a shipped one (slurm, pbs; 'lessdask config show slurm')")
     g.add_argument("--jobs", type=int, default=None, help="with --cluster: number of batch jobs to scale to")
-    g.add_argument("--workers", type=int, default=None, help="embedded cluster: worker processes (default: one per core)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="embedded cluster: worker processes (default: one per core)")
 
 
 def _cluster_settings(args: argparse.Namespace) -> dict:
@@ -53,8 +58,8 @@ def command(fn):
 
 # --------------------------------------------------------------------------- commands
 # Each ``@command _add_<name>(sub)`` registers one sub-command and sets ``func`` to a
-# callable taking the parsed namespace; it imports its room lazily so that
-# ``lessdask --help`` stays fast. Sections are owned by the room named in their comment.
+# callable taking the parsed namespace; it imports the library lazily so that
+# ``lessdask --help`` stays fast.
 
 _BENCH: list = []
 
@@ -74,7 +79,7 @@ def _add_bench(sub) -> None:
         add(bench_sub)
 
 
-# ---- features room: bench features (lessdask/bench/features.py)
+# ---- features: bench features (lessdask/bench/features.py)
 
 
 @bench_command
@@ -92,7 +97,7 @@ def _add_bench_features(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
-# ---- reference room: reference build
+# ---- reference: reference build
 
 
 def _feature_settings(path):
@@ -101,16 +106,19 @@ def _feature_settings(path):
         return None
     import yaml
 
+    from lessdask.configs import config_path
     from lessdask.errors import InputError
     from lessdask.features import FeatureSettings
 
+    path = config_path(path, kind="features")
     try:
         with open(path) as f:
             return FeatureSettings.from_dict({"average": True, **(yaml.safe_load(f) or {})})
     except OSError as exc:
         raise InputError(f"cannot read feature settings {path}: {exc.strerror}") from exc
     except (ValueError, TypeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not valid feature settings ({exc}); see configs/features-default.yaml") from exc
+        raise InputError(f"{path}: not valid feature settings ({exc}); "
+                         "see 'lessdask config show features-default'") from exc
 
 
 @command
@@ -125,8 +133,8 @@ def _add_reference(sub) -> None:
     b.add_argument("--workers", type=int, default=None, help="MD runs in parallel (default: cores)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     b.add_argument("--features", metavar="YAML",
-                   help="feature settings (default: configs/features-default.yaml; "
-                        "configs/features-paper.yaml gives the paper's twelve)")
+                   help="feature settings: a YAML file or a shipped name (default: 'default'; "
+                        "'paper' gives the paper's twelve features; 'lessdask config show features-paper')")
 
     def run(args):
         from lessdask.reference.dataset import CRYSTALS, EXTENSION, build_reference
@@ -150,14 +158,15 @@ def _add_reference(sub) -> None:
     pl.set_defaults(func=plot)
 
 
-# ---- model room: train | bench model
+# ---- model: train | bench model
 
 
 @command
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a LESS model on the reference data and report held-out accuracy")
     p.add_argument("-o", "--output", default="model.lessmodel", help="model file to write (default model.lessmodel)")
-    p.add_argument("--preset", default="fast", help="fast, paper, or a YAML model spec (see configs/)")
+    p.add_argument("--preset", default="fast",
+                   help="fast, paper, or a YAML model spec ('lessdask config show model-paper' prints one)")
     p.add_argument("--reference", help="reference data file (default: the shipped set)")
     p.add_argument("--report", default="training-report", metavar="DIR",
                    help="directory for report.json and the PNG figures (default training-report)")
@@ -184,7 +193,8 @@ def _add_train(sub) -> None:
                 print(f"  {c:>6}: precision {100 * v['precision']:6.2f}%  recall {100 * v['recall']:6.2f}%{other}"
                       f"  (n={v['support']})")
         if "base_models" in r:
-            print("base models alone (val_config): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in r["base_models"].items()))
+            print("base models alone (val_config): " + ", ".join(f"{k} {100 * v:.2f}%" for k,
+                                                                 v in r["base_models"].items()))
         print(f"model: {args.output}; report and figures: {args.report}/")
 
     p.set_defaults(func=run)
@@ -204,7 +214,7 @@ def _add_bench_model(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
-# ---- extension (model room): extend | bench extension
+# ---- extension: extend | bench extension
 
 
 @command
@@ -243,7 +253,7 @@ def _add_bench_extension(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
-# ---- pipeline room: demo | classify | bench classify
+# ---- pipeline: demo | classify | bench classify
 
 
 @command
@@ -279,7 +289,8 @@ def _add_classify(sub) -> None:
     p.add_argument("--select", default=None, help="MDAnalysis selection of atoms to classify (default all)")
     p.add_argument("--atoms-per-chunk", type=int, default=None, help="atoms per task and Zarr chunk")
     p.add_argument("--frames-per-task", type=int, default=None, help="frames per task and Zarr chunk")
-    p.add_argument("--save-features", action="store_true", help="also store the features (q_l and their neighbour averages)")
+    p.add_argument("--save-features", action="store_true",
+                   help="also store the features (q_l and their neighbour averages)")
     p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
     p.add_argument("--format", default=None, help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ)")
     p.add_argument("--topology-format", default=None, help="topology format (MDAnalysis name)")
@@ -324,7 +335,7 @@ def _add_bench_classify(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
-# ---- analysis room: fractions | profile | interface
+# ---- analysis: fractions | profile | interface
 
 
 @command
@@ -336,7 +347,7 @@ def _add_fractions(sub) -> None:
     p.add_argument("--png", metavar="PATH", help="draw the time series (default RESULTS.fractions.png)")
 
     def run(args):
-        from lessdask.analysis import fractions_report
+        from lessdask.cli.reports import fractions_report
 
         print(fractions_report(args.results, method=args.method, csv=args.csv, png=args.png))
 
@@ -352,7 +363,7 @@ def _add_profile(sub) -> None:
     p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.profile-AXIS.png)")
 
     def run(args):
-        from lessdask.analysis import profile_report
+        from lessdask.cli.reports import profile_report
 
         print(profile_report(args.results, axis=args.axis, bins=args.bins, png=args.png))
 
@@ -369,10 +380,33 @@ def _add_interface(sub) -> None:
     p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.interface.png)")
 
     def run(args):
-        from lessdask.analysis import interface_report
+        from lessdask.cli.reports import interface_report
 
         print(interface_report(args.results, axis=args.axis, between=tuple(args.between), bins=args.bins,
                                png=args.png))
+
+    p.set_defaults(func=run)
+
+
+# ---- settings files: config
+
+
+@command
+def _add_config(sub) -> None:
+    p = sub.add_parser("config", help="list or print the settings files shipped with lessdask (to copy and edit)")
+    p.add_argument("action", choices=["list", "show"], help="list the names, or show one file")
+    p.add_argument("name", nargs="?", help="with show: the file, e.g. cluster-slurm or features-paper")
+
+    def run(args):
+        from lessdask.configs import config_names, config_text
+        from lessdask.errors import InputError
+
+        if args.action == "list":
+            print("\n".join(config_names()))
+        elif not args.name:
+            raise InputError("name the file to show, e.g. 'lessdask config show cluster-slurm'")
+        else:
+            print(config_text(args.name), end="")
 
     p.set_defaults(func=run)
 
@@ -383,7 +417,8 @@ def _add_interface(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lessdask",
-        description="Label the crystal structure of every atom in every frame of an MD trajectory (LESS classifier on Dask).",
+        description="Label the crystal structure of every atom in every frame of an MD trajectory (LESS classifier "
+                    "on Dask).",
     )
     parser.add_argument("--version", action="version", version=f"lessdask {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -393,8 +428,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr() -> None:
+    """Library messages (``logging``, logger ``lessdask``) as ``lessdask: ...`` lines on stderr."""
+    logger = logging.getLogger("lessdask")
+    if not any(getattr(h, "_lessdask_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("lessdask: %(message)s"))
+        handler._lessdask_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    _log_to_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

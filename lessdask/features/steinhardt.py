@@ -1,6 +1,6 @@
-"""Compiled kernels: cell list, adaptive-cutoff neighbour selection, Steinhardt sums.
+"""Steinhardt order parameters over the neighbours inside each atom's adaptive cutoff, and
+their neighbour averages.
 
-Everything here works on plain arrays; :mod:`lessdask.features.engine` prepares them.
 Y_lm is evaluated without trigonometric calls: with x = z/r and w = (x + iy)/r,
 Y_lm = P~_l^m(x) w^m, where P~ is the fully normalised associated Legendre function
 without its (1 - x^2)^(m/2) factor, obtained by the standard stable recurrence in l.
@@ -14,9 +14,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from lessdask.features.neighbors import (
+    COINCIDENT,
+    candidates_within,
+    gather_buffers,
+    gather_capacity,
+    gather_neighbour_cells,
+)
+
 FOUR_PI = 4.0 * math.pi
-# Bonds shorter than this (Å) have no direction: coincident atoms are not neighbours.
-COINCIDENT = 1e-6
 
 
 def legendre_tables(lmax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,150 +40,6 @@ def legendre_tables(lmax: int) -> tuple[np.ndarray, np.ndarray]:
     return a, inv_a, pmm
 
 
-@njit(cache=True)
-def wrap_into_box(pos, H, H_inv):
-    """Fractional coordinates in [0, 1) and the wrapped Cartesian positions."""
-    n = pos.shape[0]
-    frac = np.empty((n, 3))
-    cart = np.empty((n, 3))
-    for i in range(n):
-        for d in range(3):
-            s = pos[i, 0] * H_inv[0, d] + pos[i, 1] * H_inv[1, d] + pos[i, 2] * H_inv[2, d]
-            s -= math.floor(s)
-            if s >= 1.0:  # s - floor(s) can round up to exactly 1
-                s = 0.0
-            frac[i, d] = s
-        for d in range(3):
-            cart[i, d] = frac[i, 0] * H[0, d] + frac[i, 1] * H[1, d] + frac[i, 2] * H[2, d]
-    return frac, cart
-
-
-@njit(cache=True)
-def build_cell_list(frac, cart, species, ncell):
-    """Counting sort of atoms into cells by fractional coordinates in [0, 1).
-
-    Returns the cell start offsets, each atom's rank in cell order, and the positions,
-    species and cell coordinates in cell order (contiguous per cell, for locality).
-    """
-    n = frac.shape[0]
-    n0, n1, n2 = ncell[0], ncell[1], ncell[2]
-    start = np.zeros(n0 * n1 * n2 + 1, np.int64)
-    cell_of = np.empty(n, np.int64)
-    for i in range(n):
-        cx = min(int(frac[i, 0] * n0), n0 - 1)
-        cy = min(int(frac[i, 1] * n1), n1 - 1)
-        cz = min(int(frac[i, 2] * n2), n2 - 1)
-        c = (cx * n1 + cy) * n2 + cz
-        cell_of[i] = c
-        start[c + 1] += 1
-    for c in range(n0 * n1 * n2):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    rank = np.empty(n, np.int64)
-    cart_sorted = np.empty((n, 3))
-    species_sorted = np.empty(n, species.dtype)
-    cell_sorted = np.empty((n, 3), np.int64)
-    for i in range(n):
-        c = cell_of[i]
-        r = fill[c]
-        fill[c] += 1
-        rank[i] = r
-        cart_sorted[r, 0] = cart[i, 0]
-        cart_sorted[r, 1] = cart[i, 1]
-        cart_sorted[r, 2] = cart[i, 2]
-        species_sorted[r] = species[i]
-        cell_sorted[r, 0] = c // (n1 * n2)
-        cell_sorted[r, 1] = (c // n2) % n1
-        cell_sorted[r, 2] = c % n2
-    return start, rank, cart_sorted, species_sorted, cell_sorted
-
-
-@njit(cache=True)
-def targets_in_cell_order(rank, rows_atoms, n):
-    """Sorted-array positions of the target atoms in ascending (cell) order, and their output rows."""
-    row_of = np.full(n, -1, np.int64)
-    for r in range(rows_atoms.shape[0]):
-        row_of[rank[rows_atoms[r]]] = r
-    m = 0
-    for s in range(n):
-        if row_of[s] >= 0:
-            m += 1
-    tsorted = np.empty(m, np.int64)
-    trow = np.empty(m, np.int64)
-    m = 0
-    for s in range(n):
-        if row_of[s] >= 0:
-            tsorted[m] = s
-            trow[m] = row_of[s]
-            m += 1
-    return tsorted, trow
-
-
-@njit(cache=True)
-def _axis_images(c, m, n, wrapped, shift):
-    """Wrapped cell index and image shift of cells c-m .. c+m along one axis."""
-    for o in range(2 * m + 1):
-        u = c - m + o
-        w = u % n
-        wrapped[o] = w
-        shift[o] = (u - w) // n
-
-
-@njit(cache=True)
-def _gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mrange, H, wrapped, shifts,
-                            gx, gy, gz, gs, gj):
-    """Copy the atoms of every (cell, periodic image) within reach of ``cell`` into flat buffers.
-
-    ``gj`` receives each copy's position in the cell-ordered arrays.
-
-    All atoms of one cell share this neighbourhood, so it is gathered once per cell and then
-    scanned as contiguous arrays, which the compiler vectorises.
-    """
-    n1, n2 = ncell[1], ncell[2]
-    for d in range(3):
-        _axis_images(cell[d], mrange[d], ncell[d], wrapped[d], shifts[d])
-    ng = 0
-    for ox in range(2 * mrange[0] + 1):
-        wx = wrapped[0, ox]
-        sx = shifts[0, ox]
-        for oy in range(2 * mrange[1] + 1):
-            wy = wrapped[1, oy]
-            sy = shifts[1, oy]
-            for oz in range(2 * mrange[2] + 1):
-                wz = wrapped[2, oz]
-                sz = shifts[2, oz]
-                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
-                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
-                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
-                c = (wx * n1 + wy) * n2 + wz
-                for j in range(start[c], start[c + 1]):
-                    gx[ng] = cart_sorted[j, 0] + shx
-                    gy[ng] = cart_sorted[j, 1] + shy
-                    gz[ng] = cart_sorted[j, 2] + shz
-                    gs[ng] = species_sorted[j]
-                    gj[ng] = j
-                    ng += 1
-    return ng
-
-
-@njit(cache=True)
-def _gather_capacity(start, mrange):
-    """Largest neighbourhood a gather can produce (buffer size), and the largest image range."""
-    occupancy = 0
-    for c in range(start.shape[0] - 1):
-        occupancy = max(occupancy, start[c + 1] - start[c])
-    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
-    return max(1, occupancy * n_images), max(mrange[0], max(mrange[1], mrange[2]))
-
-
-@njit(cache=True)
-def _gather_buffers(capacity, mmax, species_sorted):
-    """Per-thread scratch of :func:`_gather_neighbour_cells`: gx, gy, gz, gs, gj, wrapped, shifts."""
-    return (np.empty(capacity), np.empty(capacity), np.empty(capacity),
-            np.empty(capacity, species_sorted.dtype), np.empty(capacity, np.int64),
-            np.empty((3, 2 * mmax + 1), np.int64), np.empty((3, 2 * mmax + 1), np.int64))
-
-
 @njit(cache=True, fastmath=True)
 def _atoms_of_cell(
     k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
@@ -193,18 +55,9 @@ def _atoms_of_cell(
         s = tsorted[k]
         xi, yi, zi = cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2]
         si = species_sorted[s]
-        for b in range(ng):  # vectorised: squared distances to the whole neighbourhood
-            dx = gx[b] - xi
-            dy = gy[b] - yi
-            dz = gz[b] - zi
-            r2buf[b] = dx * dx + dy * dy + dz * dz
+        found = candidates_within(ng, gx, gy, gz, xi, yi, zi, r2max, eps2, r2buf, cand)
         for p in range(n_nearest):
             best[p] = 1e300
-        found = 0
-        for b in range(ng):  # branch-free compaction of the candidates inside the radius
-            r2 = r2buf[b]
-            cand[found] = b
-            found += (r2 <= r2max) & (r2 >= eps2)
         for q in range(found):
             r2 = r2buf[cand[q]]
             if r2 < best[n_nearest - 1]:
@@ -324,10 +177,10 @@ def steinhardt_features(
     lmax = a_tab.shape[0] - 1
     eps2 = COINCIDENT * COINCIDENT
     can_widen = radius < max_cutoff
-    capacity, mmax = _gather_capacity(start, mrange)
+    capacity, mmax = gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
-        gx, gy, gz, gs, gj, wrapped, shifts = _gather_buffers(capacity, mmax, species_sorted)
+        gx, gy, gz, gs, gj, wrapped, shifts = gather_buffers(capacity, mmax, species_sorted)
         r2buf = np.empty(capacity)
         best = np.empty(n_nearest)
         cand = np.empty(capacity, np.int64)
@@ -345,7 +198,7 @@ def steinhardt_features(
         p2 = np.empty(capacity)
         for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
             k0 = run_start[run]
-            ng = _gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
+            ng = gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
                                          mrange, H, wrapped, shifts, gx, gy, gz, gs, gj)
             _atoms_of_cell(
                     k0, run_start[run + 1], tsorted, trow, cart_sorted, species_sorted,
@@ -358,28 +211,26 @@ def steinhardt_features(
 
 @njit(parallel=True, cache=True, fastmath=True)
 def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
-                   cutoff, values, out, mark):
+                   cutoff, values, out):
     """Mean of ``values`` over each target atom and its neighbours inside the target's cutoff.
 
     ``values`` is indexed by position in the cell-ordered arrays; row ``trow[k]`` of ``out``
     receives the mean for target ``tsorted[k]`` with cutoff ``cutoff[trow[k]]`` (neighbours
-    chosen exactly as in :func:`steinhardt_features`). When ``mark`` is not empty, every
-    neighbour's entry is set to True instead (the halo a chunk needs), and ``out`` is untouched.
+    chosen exactly as in :func:`steinhardt_features`).
     """
     n_runs = run_start.shape[0] - 1
     nv = values.shape[1]
-    marking = mark.shape[0] > 0
     eps2 = COINCIDENT * COINCIDENT
-    capacity, mmax = _gather_capacity(start, mrange)
+    capacity, mmax = gather_capacity(start, mrange)
     n_blocks = min(n_runs, 256)
     for blk in prange(n_blocks):
-        gx, gy, gz, gs, gj, wrapped, shifts = _gather_buffers(capacity, mmax, species_sorted)
+        gx, gy, gz, gs, gj, wrapped, shifts = gather_buffers(capacity, mmax, species_sorted)
         acc = np.empty(nv)
         r2buf = np.empty(capacity)
         cand = np.empty(capacity, np.int64)
         for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
             k0 = run_start[run]
-            ng = _gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
+            ng = gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
                                          mrange, H, wrapped, shifts, gx, gy, gz, gs, gj)
             for k in range(k0, run_start[run + 1]):
                 row = trow[k]
@@ -388,22 +239,9 @@ def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_so
                 rc2 = cutoff[row] * cutoff[row]
                 for f in range(nv):
                     acc[f] = values[s, f]
-                for b in range(ng):  # vectorised, then a branch-free compaction, as in _atoms_of_cell
-                    dx = gx[b] - xi
-                    dy = gy[b] - yi
-                    dz = gz[b] - zi
-                    r2buf[b] = dx * dx + dy * dy + dz * dz
-                found = 0
-                for b in range(ng):
-                    r2 = r2buf[b]
-                    cand[found] = gj[b]
-                    found += (r2 <= rc2) & (r2 >= eps2)
-                if marking:
-                    for q in range(found):
-                        mark[cand[q]] = True
-                    continue
+                found = candidates_within(ng, gx, gy, gz, xi, yi, zi, rc2, eps2, r2buf, cand)
                 for q in range(found):
-                    j = cand[q]
+                    j = gj[cand[q]]
                     for f in range(nv):
                         acc[f] += values[j, f]
                 count = found + 1

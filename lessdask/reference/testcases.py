@@ -1,4 +1,4 @@
-"""Shared helpers of the paper's Figure 3 test-case jobs (``jobs/testcase_*.py``).
+"""The paper's test cases (Figure 3): the shared stages of the jobs ``jobs/testcase_*.py``.
 
 Stage logic used by every job: the MD stage is skipped when its gzip dump exists (the dump
 is written under a temporary name and renamed only when complete), and classification
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 KB_EV = 8.617333262e-5  # Boltzmann constant, eV/K
 
 
@@ -74,33 +73,15 @@ def gzip_to(src: Path, dst: Path):
     src.unlink()
 
 
-def store_state(path: Path, model="default") -> str:
-    """``"missing"``, ``"complete"``, ``"incomplete"`` or ``"stale"`` (made by another model) for a store."""
-    from lessdask.model import read_model_metadata
-    from lessdask.model.default import default_model_path
-
-    model_file = default_model_path() if str(model) == "default" else Path(model)
-
-    if not path.exists():
-        return "missing"
-    attrs = path / ".zattrs"
-    if attrs.exists():
-        try:
-            meta = json.loads(attrs.read_text())
-        except ValueError:
-            return "incomplete"
-        if meta.get("model_digest") != read_model_metadata(model_file)["digest"]:
-            return "stale"
-        if meta.get("complete"):
-            return "complete"
-    return "incomplete"
-
-
 def classify_stage(dump: Path, store: Path, model="default", **kwargs) -> dict:
     """Classify ``dump`` into ``store`` with ``model`` (default: the default model) on one worker (resumable)."""
+    from lessdask.model import read_model_metadata
+    from lessdask.model.default import default_model_path
     from lessdask.pipeline import classify
+    from lessdask.store import store_status
 
-    state = store_state(store, model)
+    model_file = default_model_path() if str(model) == "default" else Path(model)
+    state = store_status(store, read_model_metadata(model_file)["digest"])
     if state == "complete":
         print(f"[classify] reusing complete store {store}")
         return {"reused": True}
@@ -116,7 +97,8 @@ def classify_stage(dump: Path, store: Path, model="default", **kwargs) -> dict:
         progress=False,
         **kwargs,
     )
-    print(f"[classify] {store}: {time.perf_counter() - t0:.1f} s ({ {'incomplete': 'resumed', 'stale': 'redone: new model'}.get(state, 'new') })")
+    how = {"incomplete": "resumed", "stale": "redone: new model"}.get(state, "new")
+    print(f"[classify] {store}: {time.perf_counter() - t0:.1f} s ({how})")
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in summary.items()}
 
 
@@ -145,6 +127,7 @@ def read_dump_frames(path: Path, columns=("id", "x", "y", "z")):
 
 
 def write_json(path: Path, data: dict):
+    """Write ``data`` as indented JSON (numpy scalars and arrays as plain numbers and lists)."""
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def conv(o):
@@ -170,3 +153,97 @@ def stage_times(work: Path, **ran) -> dict:
             times[stage] = round(float(seconds), 1)
     path.write_text(json.dumps(times, indent=2) + "\n")
     return dict(times)
+
+
+# --------------------------------------------------------------------------- builders
+# Cu polycrystal with free surfaces (Figure 3a)
+
+A_CU = 3.615
+FCC_BASIS = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
+INNER = 5.0  # Å: "inside a grain" = farther than this from every boundary and surface
+SHELL = 2.5  # Å: "in a boundary/surface" = closer than this to it
+
+
+def _random_seeds(rng, n, box, min_sep):
+    """n Voronoi seeds inside the central 80 % of the cube, at least min_sep apart where possible."""
+    seeds = []
+    tries = 0
+    while len(seeds) < n:
+        p = rng.uniform(0.1 * box, 0.9 * box, size=3)
+        tries += 1
+        if all(np.linalg.norm(p - s) >= min_sep for s in seeds) or tries > 10000:
+            seeds.append(p)
+    return np.array(seeds)
+
+
+def build_polycrystal(box: float = 65.0, n_grains: int = 8, a: float = A_CU, rmin: float = 2.0, seed: int = 7) -> dict:
+    """Voronoi polycrystal of fcc grains in a free cube ``[0, box)^3``.
+
+    Returns a dict with ``positions`` (n, 3) Å, ``grain`` (n,) int, ``dist_gb`` (n,)
+    distance to the nearest Voronoi bisector plane (inf for a single grain),
+    ``dist_surface`` (n,) distance to the nearest cube face, ``seeds`` (g, 3),
+    ``rotations`` (g, 3, 3), ``box``, ``n_removed`` (atoms removed for closeness).
+    """
+    from scipy.spatial import cKDTree
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    seeds = _random_seeds(rng, n_grains, box, min_sep=0.6 * box / max(n_grains, 1) ** (1 / 3))
+    rots = Rotation.random(n_grains, random_state=rng).as_matrix().reshape(n_grains, 3, 3)
+    center = np.full(3, box / 2)
+    radius = np.sqrt(3) * box / 2 + 2 * a
+    m = int(np.ceil(radius / a))
+    grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
+    lattice = ((grid + FCC_BASIS[None]) * a).reshape(-1, 3)
+    lattice = lattice[np.linalg.norm(lattice, axis=1) <= radius]
+    pos_all, grain_all = [], []
+    for g in range(n_grains):
+        shift = rng.uniform(0, a, size=3)
+        p = (lattice + shift) @ rots[g].T + center
+        p = p[np.all((p >= 0) & (p < box), axis=1)]
+        d2 = ((p[:, None, :] - seeds[None]) ** 2).sum(-1)
+        p = p[np.argmin(d2, axis=1) == g]
+        pos_all.append(p)
+        grain_all.append(np.full(len(p), g))
+    pos = np.concatenate(pos_all)
+    grain = np.concatenate(grain_all)
+    # remove one atom of each too-close pair across a boundary (greedy, in pair order)
+    pairs = cKDTree(pos).query_pairs(rmin, output_type="ndarray")
+    pairs = pairs[grain[pairs[:, 0]] != grain[pairs[:, 1]]]
+    removed = np.zeros(len(pos), bool)
+    for i, j in pairs:
+        if not removed[i] and not removed[j]:
+            removed[j] = True
+    pos, grain = pos[~removed], grain[~removed]
+    # distance to the nearest Voronoi face: (|x-s_b|^2 - |x-s_a|^2) / (2 |s_b - s_a|), min over b != a
+    dist_gb = np.full(len(pos), np.inf)
+    for b in range(n_grains):
+        sa = seeds[grain]
+        sb = seeds[b]
+        sep = np.linalg.norm(sb - sa, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = (((pos - sb) ** 2).sum(1) - ((pos - sa) ** 2).sum(1)) / (2 * sep)
+        d[grain == b] = np.inf
+        dist_gb = np.minimum(dist_gb, d)
+    dist_surface = np.minimum(pos, box - pos).min(axis=1)
+    return {
+        "positions": pos,
+        "grain": grain,
+        "dist_gb": dist_gb,
+        "dist_surface": dist_surface,
+        "seeds": seeds,
+        "rotations": rots,
+        "box": float(box),
+        "n_removed": int(removed.sum()),
+    }
+
+
+def region_masks(poly: dict) -> dict:
+    """Atoms inside grains (farther than INNER from every boundary and surface), in a grain boundary
+    (closer than SHELL to one, away from surfaces) and at a free surface: boolean masks."""
+    gb, sf = poly["dist_gb"], poly["dist_surface"]
+    return {
+        "grain_interior": (gb > INNER) & (sf > INNER),
+        "grain_boundary": (gb < SHELL) & (sf > INNER),
+        "surface": sf < SHELL,
+    }

@@ -1,11 +1,9 @@
-"""Opening trajectories with MDAnalysis: formats, species, and the (frame block x atom chunk) plan."""
+"""Opening trajectories with MDAnalysis: formats, species, selections, and one frame's positions and box."""
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,71 +104,6 @@ def select_atoms(universe, select: str | None, where: str = "") -> np.ndarray:
     return ag.indices.copy()
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Which frames and atoms each task handles.
-
-    Attributes
-    ----------
-    frames : ndarray
-        Trajectory frame indices to classify, in order.
-    atoms : ndarray
-        0-based indices of the atoms to classify.
-    frames_per_task, atoms_per_chunk : int
-        Task (and Zarr chunk) sizes along frame and atom.
-    """
-
-    frames: np.ndarray
-    atoms: np.ndarray
-    frames_per_task: int
-    atoms_per_chunk: int
-
-    @property
-    def n_frame_blocks(self) -> int:
-        return math.ceil(len(self.frames) / self.frames_per_task)
-
-    @property
-    def n_atom_chunks(self) -> int:
-        return math.ceil(len(self.atoms) / self.atoms_per_chunk)
-
-    def tasks(self):
-        """(frame block, atom chunk) index pairs, frame-major."""
-        for fb in range(self.n_frame_blocks):
-            for ac in range(self.n_atom_chunks):
-                yield fb, ac
-
-    def frame_slice(self, fb: int) -> slice:
-        return slice(fb * self.frames_per_task, min((fb + 1) * self.frames_per_task, len(self.frames)))
-
-    def atom_slice(self, ac: int) -> slice:
-        return slice(ac * self.atoms_per_chunk, min((ac + 1) * self.atoms_per_chunk, len(self.atoms)))
-
-
-def make_plan(n_frames: int, atoms: np.ndarray, start=None, stop=None, step=None,
-              frames_per_task: int | None = None, atoms_per_chunk: int | None = None,
-              n_workers: int = 1) -> Plan:
-    """Split the frame slice and the atom list into tasks.
-
-    Defaults: atom chunks of at most 250,000 atoms; frame blocks holding about a million
-    atom-frames, but small enough that every worker gets at least two tasks.
-    """
-    frames = np.arange(n_frames)[slice(start, stop, step)]
-    if frames.size == 0:
-        raise InputError(f"the frame selection start={start} stop={stop} step={step} is empty "
-                         f"(the trajectory has {n_frames} frames)")
-    if atoms_per_chunk is not None and atoms_per_chunk < 1 or frames_per_task is not None and frames_per_task < 1:
-        raise InputError("atoms per chunk and frames per task must be at least 1")
-    apc = int(atoms_per_chunk or min(len(atoms), 250_000))
-    apc = max(1, min(apc, len(atoms)))
-    if frames_per_task is None:
-        n_chunks = math.ceil(len(atoms) / apc)
-        by_size = max(1, 1_000_000 // apc)
-        by_spread = max(1, math.ceil(frames.size * n_chunks / (2 * max(1, n_workers))))
-        frames_per_task = max(1, min(by_size, by_spread, frames.size))
-    return Plan(frames=frames, atoms=np.asarray(atoms, np.int64), frames_per_task=int(frames_per_task),
-                atoms_per_chunk=apc)
-
-
 def truncated_frame(universe) -> int | None:
     """Index of an incomplete last frame that the reader silently dropped, or None.
 
@@ -227,3 +160,57 @@ def frame_box(universe, frame: int):
     if pbc and not all(x.upper().startswith("T") for x in pbc.group(1).split()):
         return None
     return triclinic_box(v[0], v[1], v[2])
+
+
+def read_frame(universe, frame: int, pbc: bool = True, where: str = ""):
+    """Positions, periodic box and time of one frame, with the checks every caller needs.
+
+    Parameters
+    ----------
+    universe : MDAnalysis.Universe
+    frame : int
+        Trajectory frame index.
+    pbc : bool
+        Periodic boundaries: the frame's box is required (also an extended-XYZ ``Lattice``).
+        False: free boundaries, the box is None.
+    where : str
+        The input files, for error messages.
+
+    Returns
+    -------
+    positions : ndarray, float32, shape (n_atoms, 3)
+        Of every atom of the Universe.
+    box : ndarray of 6 floats or None
+        MDAnalysis ``dimensions``.
+    time : float
+        Simulation time (ps).
+
+    Raises
+    ------
+    InputError
+        The frame cannot be read, or has no usable periodic box while ``pbc``.
+    """
+    files = where or str(getattr(universe.trajectory, "filename", "the trajectory"))
+    try:
+        universe.trajectory[int(frame)]
+    except Exception as exc:  # noqa: BLE001 - readers raise many kinds on damaged files
+        raise InputError(
+            f"frame {frame} of {files} cannot be read ({type(exc).__name__}: {exc}); the file may be "
+            f"truncated or damaged; frames before it can be classified with --stop {frame}"
+        ) from None
+    return current_frame(universe, pbc, files)
+
+
+def current_frame(universe, pbc: bool = True, where: str = ""):
+    """Like :func:`read_frame`, for the frame the trajectory is at (inside an MDAnalysis analysis loop)."""
+    ts = universe.trajectory.ts
+    box = None
+    if pbc:
+        box = frame_box(universe, ts.frame)
+        if box is None or not np.all(np.isfinite(box)) or np.any(np.asarray(box[:3]) <= 0):
+            files = where or str(getattr(universe.trajectory, "filename", "the trajectory"))
+            raise InputError(
+                f"frame {ts.frame} of {files} has no usable periodic box ({None if box is None else box.tolist()}); "
+                "give a file with the box, or classify with free boundaries (--no-pbc / pbc=False)"
+            )
+    return universe.atoms.positions, box, float(ts.time)

@@ -1,0 +1,82 @@
+"""Phase fractions: the share of atoms in each class, frame by frame (lazy, Dask-backed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import xarray as xr
+
+from lessdask.analysis._select import as_dataset, select_atoms, structure_names, time_coord
+from lessdask.errors import InputError, StoreError
+from lessdask.store import OTHER
+
+
+def phase_fractions(
+    results: xr.Dataset | str | os.PathLike,
+    method: str = "label",
+    atoms: Iterable[int] | None = None,
+) -> xr.DataArray:
+    """Fraction of atoms in each structure class, frame by frame.
+
+    Parameters
+    ----------
+    results : xarray.Dataset or str or os.PathLike
+        Results dataset, or the path of a results store (opened with
+        :func:`lessdask.store.open_results`, so it must be complete).
+    method : {"label", "probability"}, default "label"
+        ``"label"`` counts the hard labels: the fraction of class *k* is the number of
+        selected atoms labelled *k* divided by the number of **all** selected atoms,
+        "other" ones (label ``-1``) included. If any selected atom of any frame is
+        labelled -1, an extra class :data:`OTHER` (``"other"``) is appended to
+        ``structure`` holding their fraction, so every row still sums to 1; if none is,
+        the output has exactly the store's classes. ``"probability"`` averages the class
+        probabilities over the selected atoms (rows sum to 1; no "other" class).
+    atoms : array_like of int, optional
+        Atom ids (values of the ``atom`` coordinate) to restrict the count to; default
+        all atoms.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``fraction`` with dims ``(frame, structure)`` and the ``time`` coordinate,
+        float64, Dask-backed (lazy). Deciding whether the ``other`` class is needed
+        is the one eager step (a single pass over the int8 labels).
+
+    Raises
+    ------
+    lessdask.errors.InputError
+        For an unknown method or atom ids that are not in the store.
+    lessdask.errors.StoreError
+        If ``results`` is a path that cannot be opened (see :func:`lessdask.store.open_results`).
+    """
+    ds = select_atoms(as_dataset(results), atoms)
+    names = structure_names(ds)
+    n_atoms = ds.sizes["atom"]
+    if method == "label":
+        label = ds["label"]
+        classes = xr.DataArray(np.arange(len(names), dtype=np.int8), dims="structure")
+        counts = (label == classes).sum("atom", dtype=np.int64)
+        frac = counts.astype(np.float64) / n_atoms
+        frac = frac.assign_coords(structure=np.asarray(names, dtype=str))
+        other = label == -1
+        if bool(other.any().compute()):
+            extra = (other.sum("atom", dtype=np.int64).astype(np.float64) / n_atoms).expand_dims(
+                structure=np.asarray([OTHER], dtype=str), axis=-1
+            )
+            frac = xr.concat([frac, extra], dim="structure")
+        frac = frac.transpose("frame", "structure")
+        description = "fraction of selected atoms labelled with each class (label -1 counted as 'other')"
+    elif method == "probability":
+        if "probability" not in ds.variables:
+            raise StoreError("the results have no 'probability' variable; use method='label'")
+        frac = ds["probability"].astype(np.float64).mean("atom").transpose("frame", "structure")
+        frac = frac.assign_coords(structure=np.asarray(names, dtype=str))
+        description = "mean class probability over the selected atoms"
+    else:
+        raise InputError(f"unknown method {method!r}; use 'label' or 'probability'")
+    frac = frac.assign_coords(time_coord(ds))
+    frac.name = "fraction"
+    frac.attrs = {"units": "1", "method": method, "n_atoms": int(n_atoms), "long_name": description}
+    return frac

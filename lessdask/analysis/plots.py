@@ -1,0 +1,143 @@
+"""Figures of fractions, profiles and fronts, with the object-oriented matplotlib API (no pyplot state)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from lessdask.analysis.colors import class_color
+from lessdask.store import OTHER
+
+
+def _new_figure(nrows: int = 1, height: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, 1, squeeze=False)[:, 0]
+    return fig, axes
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    return out
+
+
+def _visible_classes(values: np.ndarray, names: list[str]) -> list[int]:
+    """Indices of classes that are non-zero somewhere (all of them if none is)."""
+    shown = [i for i in range(len(names)) if np.nanmax(np.abs(values[..., i]), initial=0.0) > 0]
+    return shown or list(range(len(names)))
+
+
+def plot_fractions(fractions: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Plot phase fractions against time.
+
+    Parameters
+    ----------
+    fractions : xarray.DataArray
+        Output of :func:`lessdask.analysis.phase_fractions`, dims ``(frame, structure)``.
+    path : str or os.PathLike
+        Image file to write (format from the suffix, e.g. ``.png``).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written. Classes that are zero in every frame are left out of the plot.
+    """
+    frac = fractions.transpose("frame", "structure").compute()
+    names = [str(s) for s in frac["structure"].values]
+    if "time" in frac.coords:
+        x, xlabel = np.asarray(frac["time"].values), f"time ({frac['time'].attrs.get('units', 'ps')})"
+    else:
+        x, xlabel = np.asarray(frac["frame"].values), "frame"
+    values = np.asarray(frac.values, dtype=np.float64)
+    fig, (ax,) = _new_figure()
+    for i in _visible_classes(values, names):
+        ax.plot(x, values[:, i], color=class_color(names[i]), label=names[i], lw=1.5)
+    method = frac.attrs.get("method", "label")
+    ax.set_title(f"Phase fractions ({'labels' if method == 'label' else 'mean probability'})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of atoms")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="best", fontsize="small", ncols=2)
+    return _save(fig, path)
+
+
+def plot_profile(profile: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Plot a structure profile: label fraction (top) and mean probability (bottom).
+
+    Parameters
+    ----------
+    profile : xarray.Dataset
+        Output of :func:`lessdask.analysis.profile`.
+    path : str or os.PathLike
+        Image file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    prof = profile.compute()
+    names = [str(s) for s in prof["structure"].values]
+    x = np.asarray(prof["bin_center"].values)
+    axis_name = prof.attrs.get("axis", "position")
+    fig, axes = _new_figure(2, height=3.2)
+    panels = (("fraction", "fraction of atoms (labels)"), ("probability", "mean probability"))
+    for ax, (var, ylabel) in zip(axes, panels):
+        values = np.asarray(prof[var].transpose("bin", "structure").values, dtype=np.float64)
+        for i in _visible_classes(values, names):
+            ax.plot(x, values[:, i], color=class_color(names[i]), label=names[i], lw=1.5, marker=".")
+        if var == "fraction" and "other" in prof and np.nanmax(prof["other"].values, initial=0) > 1e-3:
+            ax.plot(x, prof["other"].values, color=class_color(OTHER), label=OTHER, lw=1.5, marker=".", ls="--")
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel(f"{axis_name} (Å)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="best", fontsize="small", ncols=2)
+    n_frames = prof.attrs.get("n_frames")
+    suffix = f", mean over {n_frames} frame{'s' if n_frames != 1 else ''}" if n_frames else ""
+    axes[0].set_title(f"Structure profile along {axis_name}{suffix}")
+    return _save(fig, path)
+
+
+def plot_interface(interface: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Plot the front position against time with its fitted line and velocity.
+
+    Parameters
+    ----------
+    interface : xarray.Dataset
+        Output of :func:`lessdask.analysis.interface_position`.
+    path : str or os.PathLike
+        Image file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    pos = np.asarray(interface["position"].values, dtype=np.float64)
+    if "time" in interface.coords:
+        t, xlabel = np.asarray(interface["time"].values, dtype=np.float64), "time (ps)"
+    else:
+        t, xlabel = np.asarray(interface["frame"].values, dtype=np.float64), "frame"
+    attrs = interface.attrs
+    between = [str(b) for b in attrs.get("between", ("A", "B"))]
+    axis_name = attrs.get("axis", "z")
+    fig, (ax,) = _new_figure()
+    ax.plot(t, pos, "o", color=class_color(between[0]), ms=4, label=f"{between[0]}/{between[1]} front")
+    v, err, z0 = attrs.get("velocity", np.nan), attrs.get("velocity_stderr", np.nan), attrs.get("velocity_intercept",
+                                                                                                np.nan)
+    if np.isfinite(v) and np.isfinite(z0):
+        err_text = f" ± {err:.3g}" if np.isfinite(err) else ""
+        ax.plot(t, v * t + z0, "--", color="black", label=f"fit: v = {v:.4g}{err_text} Å/ps")
+    ax.set_title(f"Interface position {between[0]}/{between[1]} along {axis_name}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{axis_name} (Å)")
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, path)

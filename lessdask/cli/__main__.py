@@ -1,0 +1,5 @@
+import sys
+
+from lessdask.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,272 @@
+"""Neighbour finding: periodic wrapping, a cell list in fractional coordinates, and the
+gathering of each cell's neighbourhood (every periodic image within reach) into flat buffers.
+
+Orthorhombic and triclinic boxes, boxes smaller than the cutoff and free boundaries (a box
+padded around the atoms) are handled the same way. Everything here works on plain arrays;
+:mod:`lessdask.features.engine` prepares them and :mod:`lessdask.features.steinhardt` sums
+the order parameters over the neighbours found here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+# Bonds shorter than this (Å) have no direction: coincident atoms are not neighbours.
+COINCIDENT = 1e-6
+
+
+class CellList(NamedTuple):
+    """Atoms sorted into a cell grid for a search radius (arrays in cell order).
+
+    Attributes
+    ----------
+    ncell : ndarray, int64, shape (3,)
+        Cells along each cell vector.
+    mrange : ndarray, int64, shape (3,)
+        Cells to search on each side along each vector for the radius.
+    start : ndarray, int64, shape (n_cells + 1,)
+        Offset of each cell's atoms in the cell-ordered arrays.
+    rank : ndarray, int64, shape (n,)
+        Position of each atom in cell order.
+    cart_sorted : ndarray, float64, shape (n, 3)
+        Wrapped Cartesian positions in cell order.
+    species_sorted : ndarray, shape (n,)
+        Species codes in cell order.
+    cell_sorted : ndarray, int64, shape (n, 3)
+        Cell coordinates of each atom, in cell order.
+    """
+
+    ncell: np.ndarray
+    mrange: np.ndarray
+    start: np.ndarray
+    rank: np.ndarray
+    cart_sorted: np.ndarray
+    species_sorted: np.ndarray
+    cell_sorted: np.ndarray
+
+
+# Cap on the number of cells relative to atoms, so sparse free-boundary systems stay small.
+MAX_CELLS_PER_ATOM = 8
+
+
+def make_cell_list(frac, cart, codes, H, radius: float) -> CellList:
+    """Sort atoms (fractional coordinates in [0, 1), wrapped Cartesian positions, species codes)
+    into a cell grid of box ``H`` whose cells are at least ``radius`` wide where possible."""
+    from lessdask.features.box import plane_spacings
+
+    n = frac.shape[0]
+    spacing = plane_spacings(H)
+    ncell = np.maximum(1, np.floor(spacing / radius)).astype(np.int64)
+    limit = max(MAX_CELLS_PER_ATOM * n, 27)
+    if np.prod(ncell.astype(float)) > limit:
+        f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
+        ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
+    mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
+    return CellList(ncell, mrange, *build_cell_list(frac, cart, codes, ncell))
+
+
+def runs_in_cell_order(cells: CellList, targets, rows):
+    """Targets ``targets[rows]`` in cell order, their output rows, and where each run of targets
+    sharing a cell starts (each run gathers its neighbourhood once)."""
+    n = cells.rank.shape[0]
+    tsorted, trow = targets_in_cell_order(cells.rank, targets[rows], n)
+    trow = rows[trow]
+    cs, nc = cells.cell_sorted, cells.ncell
+    cell_lin = (cs[tsorted, 0] * nc[1] + cs[tsorted, 1]) * nc[2] + cs[tsorted, 2]
+    run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
+    return tsorted, trow, run_start
+
+
+@njit(cache=True)
+def wrap_into_box(pos, H, H_inv):
+    """Fractional coordinates in [0, 1) and the wrapped Cartesian positions."""
+    n = pos.shape[0]
+    frac = np.empty((n, 3))
+    cart = np.empty((n, 3))
+    for i in range(n):
+        for d in range(3):
+            s = pos[i, 0] * H_inv[0, d] + pos[i, 1] * H_inv[1, d] + pos[i, 2] * H_inv[2, d]
+            s -= math.floor(s)
+            if s >= 1.0:  # s - floor(s) can round up to exactly 1
+                s = 0.0
+            frac[i, d] = s
+        for d in range(3):
+            cart[i, d] = frac[i, 0] * H[0, d] + frac[i, 1] * H[1, d] + frac[i, 2] * H[2, d]
+    return frac, cart
+
+
+@njit(cache=True)
+def build_cell_list(frac, cart, species, ncell):
+    """Counting sort of atoms into cells by fractional coordinates in [0, 1).
+
+    Returns the cell start offsets, each atom's rank in cell order, and the positions,
+    species and cell coordinates in cell order (contiguous per cell, for locality).
+    """
+    n = frac.shape[0]
+    n0, n1, n2 = ncell[0], ncell[1], ncell[2]
+    start = np.zeros(n0 * n1 * n2 + 1, np.int64)
+    cell_of = np.empty(n, np.int64)
+    for i in range(n):
+        cx = min(int(frac[i, 0] * n0), n0 - 1)
+        cy = min(int(frac[i, 1] * n1), n1 - 1)
+        cz = min(int(frac[i, 2] * n2), n2 - 1)
+        c = (cx * n1 + cy) * n2 + cz
+        cell_of[i] = c
+        start[c + 1] += 1
+    for c in range(n0 * n1 * n2):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    rank = np.empty(n, np.int64)
+    cart_sorted = np.empty((n, 3))
+    species_sorted = np.empty(n, species.dtype)
+    cell_sorted = np.empty((n, 3), np.int64)
+    for i in range(n):
+        c = cell_of[i]
+        r = fill[c]
+        fill[c] += 1
+        rank[i] = r
+        cart_sorted[r, 0] = cart[i, 0]
+        cart_sorted[r, 1] = cart[i, 1]
+        cart_sorted[r, 2] = cart[i, 2]
+        species_sorted[r] = species[i]
+        cell_sorted[r, 0] = c // (n1 * n2)
+        cell_sorted[r, 1] = (c // n2) % n1
+        cell_sorted[r, 2] = c % n2
+    return start, rank, cart_sorted, species_sorted, cell_sorted
+
+
+@njit(cache=True)
+def targets_in_cell_order(rank, rows_atoms, n):
+    """Sorted-array positions of the target atoms in ascending (cell) order, and their output rows."""
+    row_of = np.full(n, -1, np.int64)
+    for r in range(rows_atoms.shape[0]):
+        row_of[rank[rows_atoms[r]]] = r
+    m = 0
+    for s in range(n):
+        if row_of[s] >= 0:
+            m += 1
+    tsorted = np.empty(m, np.int64)
+    trow = np.empty(m, np.int64)
+    m = 0
+    for s in range(n):
+        if row_of[s] >= 0:
+            tsorted[m] = s
+            trow[m] = row_of[s]
+            m += 1
+    return tsorted, trow
+
+
+@njit(cache=True)
+def _axis_images(c, m, n, wrapped, shift):
+    """Wrapped cell index and image shift of cells c-m .. c+m along one axis."""
+    for o in range(2 * m + 1):
+        u = c - m + o
+        w = u % n
+        wrapped[o] = w
+        shift[o] = (u - w) // n
+
+
+@njit(cache=True)
+def gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mrange, H, wrapped, shifts,
+                            gx, gy, gz, gs, gj):
+    """Copy the atoms of every (cell, periodic image) within reach of ``cell`` into flat buffers.
+
+    ``gj`` receives each copy's position in the cell-ordered arrays.
+
+    All atoms of one cell share this neighbourhood, so it is gathered once per cell and then
+    scanned as contiguous arrays, which the compiler vectorises.
+    """
+    n1, n2 = ncell[1], ncell[2]
+    for d in range(3):
+        _axis_images(cell[d], mrange[d], ncell[d], wrapped[d], shifts[d])
+    ng = 0
+    for ox in range(2 * mrange[0] + 1):
+        wx = wrapped[0, ox]
+        sx = shifts[0, ox]
+        for oy in range(2 * mrange[1] + 1):
+            wy = wrapped[1, oy]
+            sy = shifts[1, oy]
+            for oz in range(2 * mrange[2] + 1):
+                wz = wrapped[2, oz]
+                sz = shifts[2, oz]
+                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
+                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
+                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
+                c = (wx * n1 + wy) * n2 + wz
+                for j in range(start[c], start[c + 1]):
+                    gx[ng] = cart_sorted[j, 0] + shx
+                    gy[ng] = cart_sorted[j, 1] + shy
+                    gz[ng] = cart_sorted[j, 2] + shz
+                    gs[ng] = species_sorted[j]
+                    gj[ng] = j
+                    ng += 1
+    return ng
+
+
+@njit(cache=True)
+def gather_capacity(start, mrange):
+    """Largest neighbourhood a gather can produce (buffer size), and the largest image range."""
+    occupancy = 0
+    for c in range(start.shape[0] - 1):
+        occupancy = max(occupancy, start[c + 1] - start[c])
+    n_images = (2 * mrange[0] + 1) * (2 * mrange[1] + 1) * (2 * mrange[2] + 1)
+    return max(1, occupancy * n_images), max(mrange[0], max(mrange[1], mrange[2]))
+
+
+@njit(cache=True)
+def gather_buffers(capacity, mmax, species_sorted):
+    """Per-thread scratch of :func:`gather_neighbour_cells`: gx, gy, gz, gs, gj, wrapped, shifts."""
+    return (np.empty(capacity), np.empty(capacity), np.empty(capacity),
+            np.empty(capacity, species_sorted.dtype), np.empty(capacity, np.int64),
+            np.empty((3, 2 * mmax + 1), np.int64), np.empty((3, 2 * mmax + 1), np.int64))
+
+
+@njit(cache=True, fastmath=True)
+def candidates_within(ng, gx, gy, gz, xi, yi, zi, r2max, eps2, r2buf, cand):
+    """Squared distances from (xi, yi, zi) to the gathered neighbourhood into ``r2buf``, and the
+    buffer positions of those within ``r2max`` (and beyond ``eps2``: not coincident) into
+    ``cand``; returns how many. Vectorised distance loop, then a branch-free compaction."""
+    for b in range(ng):
+        dx = gx[b] - xi
+        dy = gy[b] - yi
+        dz = gz[b] - zi
+        r2buf[b] = dx * dx + dy * dy + dz * dz
+    found = 0
+    for b in range(ng):
+        r2 = r2buf[b]
+        cand[found] = b
+        found += (r2 <= r2max) & (r2 >= eps2)
+    return found
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def mark_neighbours(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
+                    cutoff, mark):
+    """Set ``mark[j]`` for every neighbour j (cell-order position) of each target atom inside the
+    target's cutoff ``cutoff[trow[k]]`` -- the halo whose own q_l a chunk's averages need.
+    Neighbours are chosen exactly as in the Steinhardt and averaging kernels."""
+    n_runs = run_start.shape[0] - 1
+    eps2 = COINCIDENT * COINCIDENT
+    capacity, mmax = gather_capacity(start, mrange)
+    n_blocks = min(n_runs, 256)
+    for blk in prange(n_blocks):
+        gx, gy, gz, gs, gj, wrapped, shifts = gather_buffers(capacity, mmax, species_sorted)
+        r2buf = np.empty(capacity)
+        cand = np.empty(capacity, np.int64)
+        for run in range(blk * n_runs // n_blocks, (blk + 1) * n_runs // n_blocks):
+            k0 = run_start[run]
+            ng = gather_neighbour_cells(cell_sorted[tsorted[k0]], cart_sorted, species_sorted, start, ncell,
+                                        mrange, H, wrapped, shifts, gx, gy, gz, gs, gj)
+            for k in range(k0, run_start[run + 1]):
+                s = tsorted[k]
+                rc2 = cutoff[trow[k]] * cutoff[trow[k]]
+                found = candidates_within(ng, gx, gy, gz, cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2],
+                                          rc2, eps2, r2buf, cand)
+                for q in range(found):
+                    mark[gj[cand[q]]] = True
+
+
