@@ -319,6 +319,26 @@ def _add_classify(sub) -> None:
 
 
 @bench_command
+def _add_bench_frames(bench_sub) -> None:
+    p = bench_sub.add_parser("frames", help="cost per atom-frame and worker memory against frame size (1 worker)")
+    p.add_argument("--small", type=int, default=1_000_000, help="atoms per small frame (default 1,000,000)")
+    p.add_argument("--big", type=int, default=8_000_000, help="atoms per big frame (default 8,000,000)")
+    p.add_argument("--memory", type=int, default=16_000_000,
+                   help="atoms per frame of the peak-memory run (default 16,000,000; 0 skips it)")
+    p.add_argument("--frames", type=int, default=4, help="frames of the small trajectory (default 4)")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per size; medians are reported (default 3)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+
+    def run(args):
+        from lessdask.bench.frames import bench_frames
+
+        _print_json(bench_frames(small=args.small, big=args.big, memory=args.memory, frames=args.frames,
+                                 repeat=args.repeat, json_path=args.json))
+
+    p.set_defaults(func=run)
+
+
+@bench_command
 def _add_bench_classify(bench_sub) -> None:
     p = bench_sub.add_parser("classify", help="end-to-end throughput and memory of classify, 1 vs 2 workers")
     p.add_argument("--atoms", type=int, default=1_000_000, help="atoms per frame (default 1,000,000)")
