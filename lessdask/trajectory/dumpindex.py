@@ -197,23 +197,57 @@ def _spacing(path, compressed_size: int) -> int:
     return int(max(MIN_SPACING, min(MAX_SPACING, frame // 8), 5 * compressed_size // 4096))
 
 
+def _gunzip(path, size: int = 1 << 20):
+    """The uncompressed bytes of a gzip file (all members), in chunks; EOFError if it ends early."""
+    with open(path, "rb") as f:
+        d, started = zlib.decompressobj(31), False
+        while inp := f.read(size):
+            while inp:
+                started = True
+                out = d.decompress(inp)
+                if out:
+                    yield out
+                if d.eof:
+                    inp = d.unused_data
+                    d, started = zlib.decompressobj(31), False
+                    if not inp.strip(b"\0"):  # trailing padding after the last member
+                        inp = b""
+                else:
+                    inp = b""
+        if started and not d.eof:
+            raise EOFError("the compressed file ends before the end-of-stream marker")
+
+
 def _scan_gzip(path, scan: _Scanner):
-    """One pass over a gzip file: the frames, and the zran index it leaves behind."""
+    """One pass over a gzip file for the frames while a thread builds the zran index (two decompressions, in
+    parallel: zran's read path does not leave restart points behind, its seek does, without the GIL)."""
     import indexed_gzip
 
     size = os.path.getsize(path)
     spacing = _spacing(path, size)
     try:
-        f = indexed_gzip.IndexedGzipFile(str(path), spacing=spacing, readbuf_size=1 << 20, buffer_size=_CHUNK)
+        f = indexed_gzip.IndexedGzipFile(str(path), spacing=spacing, readbuf_size=1 << 20)
     except (indexed_gzip.ZranError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc})") from None
-    with f:
+    failed = []
+
+    def build():
         try:
-            while chunk := f.read(_CHUNK):
-                scan.feed(chunk)
-        except (indexed_gzip.ZranError, OSError, EOFError, zlib.error) as exc:
-            logger.warning("%s: the compressed data are damaged after %d bytes (%s); frames before are read",
-                           path, scan.size, exc)
+            f.seek(1 << 62)  # past the end: inflates the whole file once, leaving a point every `spacing` bytes
+        except Exception as exc:  # noqa: BLE001 - reported with the scan's own error
+            failed.append(exc)
+
+    builder = threading.Thread(target=build, name="lessdask-gzip-index", daemon=True)
+    builder.start()
+    try:
+        for chunk in _gunzip(path):
+            scan.feed(chunk)
+    except (EOFError, zlib.error) as exc:
+        logger.warning("%s: the compressed data end early or are damaged after %d bytes (%s); the frames before "
+                       "are read", path, scan.size, exc)
+    finally:
+        builder.join()
+    with f:
         raw = io.BytesIO()
         f.export_index(fileobj=raw)
     return raw.getvalue()

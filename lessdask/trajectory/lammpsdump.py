@@ -275,7 +275,7 @@ class FastDumpReader(base.ReaderBase):
             xhi = xhi_bound - max(0.0, xy, xz, xy + xz)
             ylo = ylo_bound - min(0.0, yz)
             yhi = yhi_bound - max(0.0, yz)
-            m = np.zeros((3, 3), dtype=np.float64)
+            cell = m = np.zeros((3, 3), dtype=np.float64)
             m[0] = xhi - xlo, 0.0, 0.0
             m[1] = xy, yhi - ylo, 0.0
             m[2] = xz, yz, zhi - zlo
@@ -285,6 +285,7 @@ class FastDumpReader(base.ReaderBase):
             ylo, yhi = map(float, box[1].split()[:2])
             zlo, zhi = map(float, box[2].split()[:2])
             ts.dimensions = xhi - xlo, yhi - ylo, zhi - zlo, 90.0, 90.0, 90.0
+            cell = None
         attrs = sections["atoms"].split()[2:]
         col = {name: i for i, name in enumerate(attrs)}
         present = {cv: names for cv, names in self._coordtype_column_names.items() if all(c in col for c in names)}
@@ -297,7 +298,9 @@ class FastDumpReader(base.ReaderBase):
             raise ValueError(f"no coordinates following convention {self.lammps_coordinate_convention} found in "
                              f"'{sections['atoms']}'")
         wanted = list(self._coordtype_column_names[self.lammps_coordinate_convention])
-        if self._unwrap:
+        convention = self.lammps_coordinate_convention
+        scaled, add_images = convention.startswith("scaled"), self._unwrap and not convention.endswith("unwrapped")
+        if add_images:
             if not all(c in col for c in ("ix", "iy", "iz")):
                 raise ValueError("Trajectory must have image flag in order to unwrap.")
             wanted += ["ix", "iy", "iz"]
@@ -325,9 +328,12 @@ class FastDumpReader(base.ReaderBase):
         if rest and not rest.startswith(b"ITEM:"):
             raise ValueError(f"it has more atom lines than the {n_atoms} its header announces (next line: "
                              f"{rest.splitlines()[0].decode('ascii', 'replace')!r})")
-        coords = values[:, :3].astype(np.float32)
-        if self._unwrap:
-            coords += values[:, 3:6].astype(np.float32) * ts.dimensions[:3]
+        if add_images and cell is not None and not scaled:  # triclinic: images times the cell vectors
+            coords = (values[:, :3] + values[:, 3:6] @ cell).astype(np.float32)
+        else:
+            coords = values[:, :3].astype(np.float32)
+            if add_images:
+                coords += values[:, 3:6].astype(np.float32) * (1 if scaled else ts.dimensions[:3])
         order = None
         if has_ids:
             id_col = values[:, wanted.index("id")]
@@ -345,6 +351,7 @@ class FastDumpReader(base.ReaderBase):
             for key in keys:
                 v = values[:, wanted.index(key)]
                 ts.data[key] = v.copy() if order is None else v[order]
-        if self.lammps_coordinate_convention.startswith("scaled"):
+        if scaled:  # fractions of the cell: already relative to its origin
             ts.positions = distances.transform_StoR(ts.positions, ts.dimensions)
-        ts.positions -= np.array([xlo, ylo, zlo])[None, :]
+        else:
+            ts.positions -= np.array([xlo, ylo, zlo])[None, :]
