@@ -333,7 +333,7 @@ class _Source:
         self.index = index
         self._lock = threading.Lock()
         self._fd = None
-        self._f = None
+        self._f = self._raw = None
         path = index.path
         try:
             size = os.path.getsize(path)
@@ -348,9 +348,11 @@ class _Source:
             import indexed_gzip
 
             spacing = struct.unpack_from("<I", zlib.decompress(index.gz_points), 23)[0]
-            self._f = indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=1 << 20,
-                                                   buffer_size=_CHUNK)
+            self._f = indexed_gzip.IndexedGzipFile(path, spacing=spacing, readbuf_size=1 << 20)
             self._f.import_index(fileobj=io.BytesIO(zlib.decompress(index.gz_points)))
+            # one zran read per frame: the buffered wrapper would read in pieces, each inflating again
+            # from the restart point before it
+            self._raw = self._f.raw
         else:
             self._f = (bz2.open if index.compression == "bz2" else lzma.open)(path, "rb")
 
@@ -365,8 +367,9 @@ class _Source:
                 got += len(part)
             return parts[0] if len(parts) == 1 else b"".join(parts)
         with self._lock:
-            self._f.seek(offset)
-            return self._f.read(size)
+            f = self._raw if self._raw is not None else self._f
+            f.seek(offset)
+            return f.read(size)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -374,7 +377,7 @@ class _Source:
             self._fd = None
         if self._f is not None:
             self._f.close()
-            self._f = None
+            self._f = self._raw = None
 
 
 def open_source(index: DumpIndex) -> _Source:

@@ -69,6 +69,17 @@ def _order_of_ids(ids, order):  # pragma: no cover - compiled
     return 1 if in_order else 0
 
 
+@numba.njit(cache=True, nogil=True)
+def _place(values, order, lo, out):  # pragma: no cover - compiled
+    """``out[r] = float32(values[order[r], :3]) - lo`` as numpy computes ``float32 -= float64`` (empty order: none)."""
+    n = out.shape[0]
+    sort = order.shape[0] == n
+    for r in range(n):
+        i = order[r] if sort else r
+        for d in range(3):
+            out[r, d] = np.float32(np.float64(np.float32(values[i, d])) - lo[d])
+
+
 def _sort_order(ids: np.ndarray):
     """Permutation sorting atoms by id (None: already sorted); raises ValueError naming a repeated id."""
     if len(ids) == 0:
@@ -328,12 +339,6 @@ class FastDumpReader(base.ReaderBase):
         if rest and not rest.startswith(b"ITEM:"):
             raise ValueError(f"it has more atom lines than the {n_atoms} its header announces (next line: "
                              f"{rest.splitlines()[0].decode('ascii', 'replace')!r})")
-        if add_images and cell is not None and not scaled:  # triclinic: images times the cell vectors
-            coords = (values[:, :3] + values[:, 3:6] @ cell).astype(np.float32)
-        else:
-            coords = values[:, :3].astype(np.float32)
-            if add_images:
-                coords += values[:, 3:6].astype(np.float32) * (1 if scaled else ts.dimensions[:3])
         order = None
         if has_ids:
             id_col = values[:, wanted.index("id")]
@@ -342,7 +347,18 @@ class FastDumpReader(base.ReaderBase):
                 bad = int(np.flatnonzero(ids != id_col)[0])
                 raise ValueError(f"atom line {bad + 1}: id {id_col[bad]!r} is not a whole number")
             order = _sort_order(ids)
-        ts.positions = coords if order is None else coords[order]
+        if not add_images:  # the usual case: one compiled pass (convert, sort by id, move to the origin)
+            lo = np.zeros(3) if scaled else np.array([xlo, ylo, zlo])
+            _place(values, np.empty(0, np.int64) if order is None else order, lo, ts.positions)
+        else:
+            if cell is not None and not scaled:  # triclinic: images times the cell vectors
+                coords = (values[:, :3] + values[:, 3:6] @ cell).astype(np.float32)
+            else:
+                coords = values[:, :3].astype(np.float32)
+                coords += values[:, 3:6].astype(np.float32) * (1 if scaled else ts.dimensions[:3])
+            ts.positions = coords if order is None else coords[order]
+            if not scaled:
+                ts.positions -= np.array([xlo, ylo, zlo])[None, :]
         for kind, at in extra.items():
             v = values[:, at:at + 3].astype(np.float32)
             setattr(ts, f"has_{kind}", True)
@@ -353,5 +369,3 @@ class FastDumpReader(base.ReaderBase):
                 ts.data[key] = v.copy() if order is None else v[order]
         if scaled:  # fractions of the cell: already relative to its origin
             ts.positions = distances.transform_StoR(ts.positions, ts.dimensions)
-        else:
-            ts.positions -= np.array([xlo, ylo, zlo])[None, :]
