@@ -182,7 +182,7 @@ def _classify_frames(path, scan: _Scanner):
 
 
 def _spacing(path, compressed_size: int) -> int:
-    """Distance between gzip restart points: an eighth of a frame, within bounds, and at most ~4096 points."""
+    """Distance between gzip restart points: 1/32 of a frame, within bounds, and at most ~4096 points in the pass."""
     import gzip
 
     with gzip.open(path, "rb") as f:
@@ -194,7 +194,7 @@ def _spacing(path, compressed_size: int) -> int:
         frame = len(b"\n".join(lines[:9])) + atoms * (sum(map(len, atom_lines)) / len(atom_lines) + 1)
     except (ValueError, IndexError):
         frame = MIN_SPACING
-    return int(max(MIN_SPACING, min(MAX_SPACING, frame // 8), 5 * compressed_size // 4096))
+    return int(max(MIN_SPACING, min(MAX_SPACING, frame // 32), 5 * compressed_size // 4096))
 
 
 def _gunzip(path, size: int = 1 << 20):
