@@ -463,3 +463,26 @@ def test_not_a_dump_is_refused_clearly(tmp_path):
     path.write_text("hello\nworld\n")
     with pytest.raises(InputError, match="not a LAMMPS text dump"):
         FastDumpReader(str(path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=5),
+       cuts=st.lists(st.integers(0, 400), max_size=40))
+def test_frame_scan_finds_the_same_frames_whatever_the_chunks(frames, cuts):
+    """The indexing pass sees the file in chunks (16 MiB, or what zlib hands out): frames starting across a
+    chunk border, in a tiny chunk, or 'ITEM: TIMESTEP' inside a line must not change what it finds."""
+    import re
+
+    data = b"".join(b"ITEM: TIMESTEP\n%d\nITEM: NUMBER OF ATOMS\n2\n" % k + b"x ITEM: TIMESTEP\n" * odd + b"1 2\n" * n
+                    for k, (n, odd) in enumerate(frames))
+    scan = dumpindex._Scanner()
+    prev = 0
+    for c in sorted(min(c, len(data)) for c in cuts) + [len(data)]:
+        scan.feed(data[prev:c])
+        prev = c
+    starts = [m.start() for m in re.finditer(b"ITEM: TIMESTEP", data) if m.start() == 0 or data[m.start() - 1] == 10]
+    ends = starts[1:] + [len(data)]
+    assert scan.starts == starts and scan.size == len(data)
+    assert scan.newlines == [data[a:b].count(b"\n") for a, b in zip(starts, ends)]
+    for header, a, b in zip(scan.headers, starts, ends):
+        assert header == data[a:a + len(header)] and len(header) >= min(256, b - a)

@@ -107,31 +107,41 @@ class _Scanner:
         self.size = 0
 
     def feed(self, chunk: bytes) -> None:
-        data = self._tail + chunk
-        base = self.size - len(self._tail)
+        if not chunk:
+            return
+        keep, tail = len(_KEY) - 1, self._tail
         if self.headers and len(self.headers[-1]) < _HEADER_BYTES:  # finish the last frame's header
             self.headers[-1] += chunk[:_HEADER_BYTES - len(self.headers[-1])]
-        counted = 0  # newlines of the chunk are counted up to here
-        i = data.find(_KEY)
+        hits = []  # frame starts, relative to the chunk (negative: the key began in the tail)
+        if tail:  # keys crossing into this chunk; the chunk itself is searched without copying it
+            joint = tail + chunk[:keep]
+            j = joint.find(_KEY)
+            while 0 <= j < len(tail):
+                if (joint[j - 1] if j > 0 else self._before) == 10:
+                    hits.append(j - len(tail))
+                j = joint.find(_KEY, j + 1)
+        i = chunk.find(_KEY)
         while i >= 0:
-            prev = data[i - 1] if i > 0 else self._before
-            if prev == 10:
-                c = max(i - len(self._tail), 0)
-                if self.newlines:
-                    self.newlines[-1] += chunk.count(b"\n", counted, c)
-                counted = c
-                self.starts.append(base + i)
-                self.newlines.append(0)
-                self.headers.append(data[i:i + _HEADER_BYTES])
-            i = data.find(_KEY, i + 1)
+            if (chunk[i - 1] if i > 0 else (tail[-1] if tail else self._before)) == 10:
+                hits.append(i)
+            i = chunk.find(_KEY, i + 1)
+        counted = 0  # newlines of the chunk are counted up to here
+        for h in hits:
+            if self.starts and self.size + h <= self.starts[-1]:
+                continue  # already found through an earlier (very short) chunk
+            c = max(h, 0)
+            if self.newlines:
+                self.newlines[-1] += chunk.count(b"\n", counted, c)
+            counted = c
+            self.starts.append(self.size + h)
+            self.newlines.append(0)
+            self.headers.append(tail[h:] + chunk[:_HEADER_BYTES + h] if h < 0 else chunk[h:h + _HEADER_BYTES])
         if self.newlines:
             self.newlines[-1] += chunk.count(b"\n", counted)
-        keep = len(_KEY) - 1
-        if len(data) > keep:
-            self._before = data[-keep - 1]
-            self._tail = data[-keep:]
-        else:
-            self._tail = data
+        joint = tail + chunk[-keep - 1:]
+        if len(joint) > keep:
+            self._before = joint[-keep - 1]
+        self._tail = joint[-keep:]
         self.size += len(chunk)
 
 
