@@ -94,11 +94,10 @@ def write_lammps_dump(path: str | os.PathLike, frames, types, boxes, ids=None, g
         for k, (pos, dims) in enumerate(zip(frames, boxes)):
             cell = _cell(dims, tilt_)
             pos = np.asarray(pos, float)
-            frac = np.linalg.solve(cell.T, pos.T).T
-            if coordinates.endswith("unwrapped"):
-                frac = frac + images
-            values = {"x": origin + frac @ cell}
-            values["s"] = frac
+            shift = images @ cell if coordinates.endswith("unwrapped") else 0.0
+            values = {"x": origin + pos + shift}  # written as given (also NaN, inf, or a zero box)
+            if coordinates.startswith("scaled"):
+                values["s"] = np.linalg.solve(cell.T, pos.T).T + (images if coordinates.endswith("unwrapped") else 0)
             f.write(f"{header_extra}ITEM: TIMESTEP\n{steps[k]}\nITEM: NUMBER OF ATOMS\n{n}\n")
             lo, hi = origin, origin + np.asarray(dims[:3], float)
             if tilt is None:

@@ -355,6 +355,17 @@ def test_gzipped_dump_cut_at_80_percent_keeps_its_complete_frames_and_names_the_
     assert truncated_frame(open_universe(plain_cut)) == kept
 
 
+def test_a_cut_file_followed_by_more_files_is_refused_and_a_cut_last_file_is_reported(tmp_path, crystal_frames):
+    frames, types, dims = crystal_frames
+    whole = write_lammps_dump(tmp_path / "a.lammpstrj", frames, types, dims)
+    cut = tmp_path / "cut.lammpstrj"
+    cut.write_bytes(whole.read_bytes()[:dumpindex.build_index(whole).starts[3] + 300])
+    u = open_universe(whole, [whole, cut])
+    assert u.trajectory.n_frames == 7 and truncated_frame(u) == 7
+    with pytest.raises(InputError, match=r"cut\.lammpstrj ends in the middle of its frame 3 .*more files follow"):
+        truncated_frame(open_universe(cut, [cut, whole]))
+
+
 def test_classify_on_a_cut_gzipped_dump_classifies_the_complete_frames_then_reports_the_cut(
         tmp_path, crystal_frames, client):
     import xarray as xr

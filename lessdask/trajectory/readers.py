@@ -342,6 +342,14 @@ def truncated_frame(universe) -> int | None:
     reader = universe.trajectory
     if hasattr(reader, "truncated_at"):
         return reader.truncated_at
+    parts = getattr(reader, "readers", None)  # several files read one after another
+    if parts and all(hasattr(r, "truncated_at") for r in parts):
+        for r in parts[:-1]:
+            if r.truncated_at is not None:
+                raise InputError(f"{r.filename} ends in the middle of its frame {r.truncated_at} (truncated), and "
+                                 "more files follow it; classify the files separately or drop the cut file")
+        last = parts[-1].truncated_at
+        return None if last is None else sum(r.n_frames for r in parts[:-1]) + last
     if getattr(reader, "format", None) != "LAMMPSDUMP" or not hasattr(reader, "_offsets"):
         return None
     from MDAnalysis.lib.util import anyopen
