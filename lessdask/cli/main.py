@@ -355,6 +355,24 @@ def _add_bench_classify(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
+@bench_command
+def _add_bench_input(bench_sub) -> None:
+    p = bench_sub.add_parser("input", help="LAMMPS dump reading: lessdask's reader vs MDAnalysis', plain and .gz")
+    p.add_argument("--atoms", type=int, default=1_000_000, help="atoms per frame (default 1,000,000)")
+    p.add_argument("--frames", type=int, default=40, help="frames (default 40)")
+    p.add_argument("--repeat", type=int, default=5, help="frames read per reader and file (medians reported)")
+    p.add_argument("--workdir", metavar="DIR", help="keep (and reuse) the generated trajectory here")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+
+    def run(args):
+        from lessdask.bench.input import bench_input, input_report
+
+        print(input_report(bench_input(n_atoms=args.atoms, n_frames=args.frames, repeat=args.repeat,
+                                       workdir=args.workdir, json_path=args.json)))
+
+    p.set_defaults(func=run)
+
+
 # ---- analysis: fractions | profile | interface
 
 

@@ -1,9 +1,19 @@
-"""Trajectories in: opening inputs with MDAnalysis, species, selections, frames, and the run's plan."""
+"""Trajectories in: opening inputs with MDAnalysis, species, selections, frames, and the run's plan.
+
+LAMMPS text dumps are read by :class:`lessdask.trajectory.lammpsdump.FastDumpReader`, an
+MDAnalysis reader registered as format ``LAMMPSDUMPFAST`` when that module is imported (which
+:func:`open_universe` does).
+"""
 
 from lessdask.trajectory.plan import Plan, make_plan
 from lessdask.trajectory.readers import (
+    ATOM_STYLES,
     LAMMPS_DUMP_DT,
+    atom_ids,
+    atom_style_columns,
+    check_dt,
     current_frame,
+    data_file_atom_style,
     frame_box,
     guess_format,
     open_universe,
@@ -14,6 +24,7 @@ from lessdask.trajectory.readers import (
 )
 
 __all__ = [
-    "LAMMPS_DUMP_DT", "Plan", "current_frame", "frame_box", "guess_format", "make_plan", "open_universe", "read_frame",
-    "select_atoms", "species_of", "truncated_frame",
+    "ATOM_STYLES", "LAMMPS_DUMP_DT", "Plan", "atom_ids", "atom_style_columns", "check_dt", "current_frame",
+    "data_file_atom_style", "frame_box", "guess_format", "make_plan", "open_universe", "read_frame", "select_atoms",
+    "species_of", "truncated_frame",
 ]

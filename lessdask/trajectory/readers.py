@@ -1,9 +1,17 @@
-"""Opening trajectories with MDAnalysis: formats, species, selections, and one frame's positions and box."""
+"""Opening trajectories with MDAnalysis: formats, species, selections, and one frame's positions and box.
+
+LAMMPS dumps are read by lessdask's own MDAnalysis reader (format ``LAMMPSDUMPFAST``,
+:mod:`lessdask.trajectory.lammpsdump`); LAMMPS data files by MDAnalysis with the atom style
+named in the file (``Atoms # atomic``) or given (``atom_style``).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +22,34 @@ from lessdask.errors import InputError
 _DUMP_SUFFIXES = (".lammpstrj", ".lammpstrj.gz", ".lammpsdump", ".lammpsdump.gz", ".dump", ".dump.gz")
 #: Time step (ps) assumed for LAMMPS dumps, which store step numbers only (metal units, 1 fs).
 LAMMPS_DUMP_DT = 0.001
+#: MDAnalysis format names that lessdask reads with its own dump reader.
+_DUMP_FORMATS = ("LAMMPSDUMP", "LAMMPSDUMPFAST", "LAMMPSTRJ")
+
+#: Columns of the ``Atoms`` section of LAMMPS data files per ``atom_style`` (LAMMPS' read_data
+#: documentation), in MDAnalysis' ``atom_style`` vocabulary (``resid`` is the molecule id,
+#: ``charge`` is q; other names are placeholders).
+ATOM_STYLES = {
+    "atomic": "id type x y z",
+    "charge": "id type charge x y z",
+    "bond": "id resid type x y z",
+    "angle": "id resid type x y z",
+    "molecular": "id resid type x y z",
+    "full": "id resid type charge x y z",
+    "sphere": "id type diameter density x y z",
+    "dipole": "id type charge x y z",
+    "dpd": "id type theta x y z",
+    "electron": "id type charge espin eradius x y z",
+    "ellipsoid": "id type ellipsoidflag density x y z",
+    "line": "id resid type lineflag density x y z",
+    "tri": "id resid type triangleflag density x y z",
+    "body": "id type bodyflag mass x y z",
+    "peri": "id type volume density x y z",
+    "hybrid": "id type x y z",
+}
+# formats whose atom numbers have five digits and wrap after 99,999
+_WRAPPING_ID_FORMATS = ("GRO", "PDB", "ENT", "PQR", "PDBQT", "XPDB")
+_ID_NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+logger = logging.getLogger("lessdask")
 
 
 def guess_format(path: str | os.PathLike) -> str | None:
@@ -30,9 +66,109 @@ def guess_format(path: str | os.PathLike) -> str | None:
     return None
 
 
+def check_dt(dt) -> float | None:
+    """A time step (ps per step) that is a positive finite number, or None; otherwise an InputError."""
+    if dt is None:
+        return None
+    try:
+        value = float(dt)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"the time step dt={dt!r} ps is not a positive number; give the picoseconds per MD step "
+                         "(--dt), e.g. 0.001 for LAMMPS metal units (1 fs)")
+    return value
+
+
+def atom_style_columns(atom_style: str) -> str:
+    """MDAnalysis ``atom_style`` columns for a LAMMPS atom style name or a column list.
+
+    Parameters
+    ----------
+    atom_style : str
+        A LAMMPS ``atom_style`` (``atomic``, ``charge``, ``molecular``, ``full``, ... see
+        :data:`ATOM_STYLES`) or the columns themselves (``"id type q x y z"``; ``q`` may be
+        written for ``charge`` and ``mol`` for ``resid``).
+
+    Returns
+    -------
+    str
+        E.g. ``"id type x y z"`` for ``atomic``.
+    """
+    name = str(atom_style).strip()
+    if name.lower() in ATOM_STYLES:
+        return ATOM_STYLES[name.lower()]
+    cols = ["charge" if c == "q" else "resid" if c in ("mol", "molecule") else c for c in name.split()]
+    if not {"id", "type", "x", "y", "z"} <= set(cols):
+        raise InputError(f"atom style {atom_style!r} is neither a LAMMPS atom style lessdask knows "
+                         f"({', '.join(ATOM_STYLES)}) nor a list of columns with id, type, x, y and z "
+                         "(e.g. 'id type q x y z')")
+    return " ".join(cols)
+
+
+def data_file_atom_style(path: str | os.PathLike) -> str | None:
+    """The atom style a LAMMPS data file declares (``Atoms # atomic``), guessed from its columns if it does not.
+
+    Returns None when the file has no ``Atoms`` section. Without a ``# style`` hint, 5 or 8
+    columns are ``atomic`` and 7 or 10 ``full``; 6 or 9 columns are ``charge`` when the third
+    column holds fractional numbers, otherwise ``molecular`` (as MDAnalysis reads them), with a
+    warning naming the way to say otherwise.
+    """
+    from MDAnalysis.lib.util import anyopen
+
+    hint, rows = None, []
+    with anyopen(str(path)) as f:
+        in_atoms = False
+        for line in f:
+            text = line.partition("#")[0].strip()
+            if not in_atoms:
+                if text == "Atoms":
+                    in_atoms = True
+                    hint = line.partition("#")[2].strip().split()[0] if "#" in line and line.partition("#")[2].strip() \
+                        else None
+                    if hint is not None:
+                        break
+                continue
+            if not text:
+                if rows:
+                    break
+                continue
+            if text[0].isalpha():
+                break
+            rows.append(text.split())
+            if len(rows) >= 200:
+                break
+    if hint is not None:
+        if hint.lower() not in ATOM_STYLES:
+            raise InputError(f"{path}: atom style {hint!r} (the 'Atoms # {hint}' line) is not one lessdask knows "
+                             f"({', '.join(ATOM_STYLES)}); give the columns with atom_style (--atom-style), "
+                             "e.g. 'id type x y z'")
+        return hint.lower()
+    if not rows:
+        return None
+    n = len(rows[0])
+    if n in (5, 8):
+        return "atomic"
+    if n in (7, 10):
+        return "full"
+    if n in (6, 9):
+        if any(any(c in r[2] for c in ".eE") for r in rows if len(r) > 2):
+            return "charge"
+        logger.warning("%s: the Atoms section does not name its style and has %d columns: read as 'molecular' "
+                       "(id mol type x y z); if it is 'charge' (id type q x y z), say so with atom_style='charge' "
+                       "(--atom-style charge)", path, n)
+        return "molecular"
+    return None
+
+
 def open_universe(topology, trajectory=(), format: str | None = None, topology_format: str | None = None,
-                  dt: float | None = None):
+                  dt: float | None = None, atom_style: str | None = None):
     """An MDAnalysis Universe for a topology and trajectory files, with clear errors.
+
+    LAMMPS dumps are read with :class:`lessdask.trajectory.lammpsdump.FastDumpReader` (format
+    ``LAMMPSDUMPFAST``; also when ``format="LAMMPSDUMP"`` is asked for): the same positions,
+    boxes and times as MDAnalysis' own reader, many times faster, with random access into gzipped
+    dumps.
 
     Parameters
     ----------
@@ -44,10 +180,22 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     format, topology_format : str, optional
         MDAnalysis format names overriding the guess from the file names.
     dt : float, optional
-        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units).
+        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units); must be positive.
+    atom_style : str, optional
+        For LAMMPS data files: the ``atom_style`` (``atomic``, ``charge``, ``molecular``,
+        ``full``, ...) or the columns (``"id type q x y z"``). Default: the ``Atoms # style``
+        line of the file, else a guess from the column count (see :func:`data_file_atom_style`).
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, a bad ``dt`` or atom style, a damaged first frame.
     """
     import MDAnalysis as mda
 
+    import lessdask.trajectory.lammpsdump  # noqa: F401 - registers the LAMMPSDUMPFAST reader
+
+    dt = check_dt(dt)
     topology = str(topology)
     trajectory = [str(t) for t in (trajectory if isinstance(trajectory, (list, tuple)) else [trajectory])]
     for p in [topology, *trajectory]:
@@ -64,21 +212,100 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
         kwargs["format"] = traj_format
     elif not trajectory and top_format:
         kwargs["format"] = top_format
-    if kwargs.get("format") == "LAMMPSDUMP":
+    if str(kwargs.get("format", "")).upper() in _DUMP_FORMATS:
+        kwargs["format"] = "LAMMPSDUMPFAST"
         kwargs["dt"] = LAMMPS_DUMP_DT if dt is None else dt
+        if str(kwargs.get("topology_format", "")).upper() in _DUMP_FORMATS:
+            kwargs["topology_format"] = "LAMMPSDUMP"
+    if _is_data_file(topology, kwargs.get("topology_format")):
+        style = atom_style or data_file_atom_style(topology)
+        if style:
+            kwargs["atom_style"] = atom_style_columns(style)
+    elif atom_style:
+        raise InputError(f"atom_style (--atom-style) applies to LAMMPS data files; {topology} is not one")
     files = [topology, *trajectory]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             u = mda.Universe(topology, *trajectory, **kwargs)
+    except InputError:
+        raise
     except (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, UnicodeDecodeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if len(msg) > 300:
+            msg = msg[:300] + " ..."
         hint = ("; name the format with --format (e.g. LAMMPSDUMP, XYZ, XTC, DCD) if the file name "
                 "does not show it") if "format" in msg.lower() or "unknown" in msg.lower() else ""
+        if "atom_style" in kwargs:
+            hint += (f"; it was read as atom style columns '{kwargs['atom_style']}': give the right one with "
+                     "atom_style (--atom-style)")
         raise InputError(f"cannot read {' + '.join(files)}: {msg}{hint}") from None
     if u.atoms.n_atoms == 0:
         raise InputError(f"{topology} contains no atoms")
     return u
+
+
+def _is_data_file(path: str, topology_format: str | None) -> bool:
+    if topology_format:
+        return str(topology_format).upper() == "DATA"
+    name = Path(path).name.lower()
+    for ext in (".gz", ".bz2"):
+        name = name.removesuffix(ext)
+    return name.endswith((".data", ".lmp", ".lammps")) or name.startswith("data.")
+
+
+def atom_ids(universe) -> tuple[np.ndarray, str | None]:
+    """Atom ids of a Universe, made unique, and a note saying if they were renumbered.
+
+    GRO and PDB files number atoms with five digits: beyond 99,999 atoms the numbers wrap and
+    repeat. Such ids are replaced by 1..N in file order -- in the Universe too, so selections
+    by ``id`` and the ids stored with the results agree -- and the note says so (record it
+    with the results). Repeated ids in any other format are refused.
+
+    Parameters
+    ----------
+    universe : MDAnalysis.Universe
+
+    Returns
+    -------
+    ids : ndarray of int64
+        One per atom, unique.
+    note : str or None
+        Why and how the ids were renumbered; None if the file's ids are kept. The note of a
+        Universe is returned by every later call too.
+
+    Raises
+    ------
+    InputError
+        Repeated atom ids in a format whose ids do not wrap.
+    """
+    ids = np.asarray(universe.atoms.ids, np.int64)
+    if universe in _ID_NOTES:
+        return ids, _ID_NOTES[universe]
+    uniq, counts = np.unique(ids, return_counts=True)
+    if len(uniq) == len(ids):
+        return ids, None
+    top = getattr(universe, "filename", None) or "the topology"
+    first = int(uniq[np.argmax(counts > 1)])
+    top_format = _topology_format(universe)
+    if top_format not in _WRAPPING_ID_FORMATS:
+        raise InputError(f"{top}: atom id {first} is used by {int(counts[np.argmax(counts > 1)])} atoms "
+                         f"({int(np.sum(counts > 1))} ids repeat); every atom needs its own id")
+    new = np.arange(1, len(ids) + 1, dtype=np.int64)
+    universe.atoms.ids = new
+    note = (f"atom ids renumbered 1..{len(ids)} in file order: {top} ({top_format}) numbers atoms with five digits, "
+            f"which wrap after 99,999 ({int(np.sum(counts > 1))} ids repeat, first {first})")
+    _ID_NOTES[universe] = note
+    logger.warning("%s", note)
+    return new, note
+
+
+def _topology_format(universe) -> str:
+    name = str(getattr(universe, "filename", "") or "").lower()
+    for ext in (".gz", ".bz2"):
+        name = name.removesuffix(ext)
+    suffix = Path(name).suffix.lstrip(".").upper()
+    return suffix
 
 
 def species_of(atoms) -> np.ndarray:
@@ -107,11 +334,22 @@ def select_atoms(universe, select: str | None, where: str = "") -> np.ndarray:
 def truncated_frame(universe) -> int | None:
     """Index of an incomplete last frame that the reader silently dropped, or None.
 
-    MDAnalysis' LAMMPS dump reader counts only complete frames, so a dump cut off in the
-    middle of a frame (a crashed or still running simulation) looks shorter but healthy.
-    This reads the tail of the file after the last complete frame and reports the cut frame.
+    LAMMPS dump readers count only complete frames, so a dump cut off in the middle of a
+    frame (a crashed or still running simulation, a partly copied ``.gz``) looks shorter but
+    healthy. lessdask's dump reader records the cut frame when it indexes the file; for
+    MDAnalysis' own reader the tail of the file after the last complete frame is read.
     """
     reader = universe.trajectory
+    if hasattr(reader, "truncated_at"):
+        return reader.truncated_at
+    parts = getattr(reader, "readers", None)  # several files read one after another
+    if parts and all(hasattr(r, "truncated_at") for r in parts):
+        for r in parts[:-1]:
+            if r.truncated_at is not None:
+                raise InputError(f"{r.filename} ends in the middle of its frame {r.truncated_at} (truncated), and "
+                                 "more files follow it; classify the files separately or drop the cut file")
+        last = parts[-1].truncated_at
+        return None if last is None else sum(r.n_frames for r in parts[:-1]) + last
     if getattr(reader, "format", None) != "LAMMPSDUMP" or not hasattr(reader, "_offsets"):
         return None
     from MDAnalysis.lib.util import anyopen
