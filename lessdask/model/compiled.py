@@ -391,48 +391,102 @@ def other_labels(X, labels, packed) -> np.ndarray:
     return out
 
 
+#: Centres every row of a batch visits before the rows still outside are set aside (``_other``).
+FIRST_CENTRES = 8
+
+
 @nb.njit(cache=True, nogil=True)
 def _other(X, labels, centres, counts, radius):
-    # per block and class: gather the class's rows feature-major, then visit its centres in
-    # order, dropping each row as soon as one centre is within the radius (3-5 centres for a
-    # typical atom of the reference data instead of all 64); rows left at the end are other
+    # rows are read in order and copied, feature-major, into a batch per class; a full batch
+    # visits its class's first FIRST_CENTRES centres, each row dropped as soon as one centre is
+    # within the radius (3-5 centres for a typical atom of the reference data, not all 64);
+    # rows still outside go to a second batch per class that visits the remaining centres once
+    # it holds BLOCK rows, so the few atoms near or beyond the edge do not drag a
+    # mostly-finished batch through every centre. Rows outside every centre are "other".
     n, n_features = X.shape
+    n_classes = counts.shape[0]
     B = BLOCK
-    T = np.empty((n_features, B), np.float32)
-    rows = np.empty(B, np.int64)
-    d2 = np.empty(B, np.float32)
-    one = np.float32(1.0)
-    for s in range(0, n, B):
-        m = min(B, n - s)
-        for c in range(counts.shape[0]):
-            k = 0
-            for j in range(m):
-                if labels[s + j] == c:
-                    rows[k] = s + j
-                    k += 1
-            if k == 0:
+    T0 = np.empty((n_classes, n_features, B), np.float32)
+    T1 = np.empty((n_classes, n_features, 2 * B), np.float32)
+    rows0 = np.empty((n_classes, B), np.int64)
+    rows1 = np.empty((n_classes, 2 * B), np.int64)
+    fill0 = np.zeros(n_classes, np.int64)
+    fill1 = np.zeros(n_classes, np.int64)
+    d2 = np.empty(2 * B, np.float32)
+    for i in range(n + 1):
+        if i < n:
+            c = labels[i]
+            k = fill0[c]
+            for f in range(n_features):
+                T0[c, f, k] = X[i, f]
+            rows0[c, k] = i
+            fill0[c] = k + 1
+            if k + 1 < B:
                 continue
+            todo = (c,)
+        else:  # the end: every partial batch
+            todo = (-1,)
+        for c in range(n_classes):
+            if (todo[0] >= 0 and c != todo[0]) or (todo[0] < 0 and fill0[c] == 0 and fill1[c] == 0):
+                continue
+            first = min(FIRST_CENTRES, counts[c])
+            k = _drop_inside(T0[c], rows0[c], fill0[c], d2, centres[c], 0, first, radius[c])
+            fill0[c] = 0
             for q in range(k):
-                for f in range(n_features):
-                    T[f, q] = X[rows[q], f]
-            r = radius[c]
-            for p in range(counts[c]):
-                d2[:k] = 0.0
-                for f in range(n_features):
-                    cf = centres[c, p, f]
-                    for q in range(k):
-                        d = T[f, q] - cf
-                        d2[q] += d * d
-                kept = 0
+                if first < counts[c]:
+                    h = fill1[c]
+                    for f in range(n_features):
+                        T1[c, f, h] = T0[c, f, q]
+                    rows1[c, h] = rows0[c, q]
+                    fill1[c] = h + 1
+                else:
+                    labels[rows0[c, q]] = -1
+            if fill1[c] >= B or (i == n and fill1[c] > 0):
+                k = _drop_inside(T1[c], rows1[c], fill1[c], d2, centres[c], first, counts[c], radius[c])
+                fill1[c] = 0
                 for q in range(k):
-                    if np.sqrt(d2[q]) / r > one:  # outside this centre: still a candidate for other
-                        if kept != q:
-                            rows[kept] = rows[q]
-                            for f in range(n_features):
-                                T[f, kept] = T[f, q]
-                        kept += 1
-                k = kept
-                if k == 0:
-                    break
+                    labels[rows1[c, q]] = -1
+
+
+@nb.njit(cache=True, nogil=True)
+def _drop_inside(T, rows, k, d2, centres, p0, p1, r):
+    """Keep (compacted to the front) the first k rows of T and ``rows`` outside every centre p0..p1-1.
+
+    Rows found inside a centre are flagged dead; the batch is compacted only once half of it is
+    dead, so a row's 24 features are moved about twice, not once per centre.
+    """
+    n_features = T.shape[0]
+    one = np.float32(1.0)
+    live = np.ones(k, np.uint8)
+    n_live = k
+    for p in range(p0, p1):
+        if n_live == 0:
+            break
+        d2[:k] = 0.0
+        for f in range(n_features):
+            cf = centres[p, f]
             for q in range(k):
-                labels[rows[q]] = -1
+                d = T[f, q] - cf
+                d2[q] += d * d
+        for q in range(k):
+            live[q] &= np.uint8(np.sqrt(d2[q]) / r > one)  # still outside every centre so far
+        n_live = 0
+        for q in range(k):
+            n_live += live[q]
+        if 2 * n_live < k:
+            k = _compact(T, rows, live, k)
+    return _compact(T, rows, live, k)
+
+
+@nb.njit(cache=True, nogil=True)
+def _compact(T, rows, live, k):
+    kept = 0
+    for q in range(k):
+        if live[q]:
+            if kept != q:
+                rows[kept] = rows[q]
+                live[kept] = 1
+                for f in range(T.shape[0]):
+                    T[f, kept] = T[f, q]
+            kept += 1
+    return kept

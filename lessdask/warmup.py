@@ -1,0 +1,86 @@
+"""The compiled kernels' first run: say that numba is compiling, and compile once per machine.
+
+lessdask's kernels (neighbour search and Steinhardt features in :mod:`lessdask.features`, tree
+inference and the envelope test in :mod:`lessdask.model.compiled`) are numba functions with
+``cache=True``: the first call on a machine compiles them (about a minute of CPU on the
+2-core machine lessdask is developed on; most of it the parallel Steinhardt kernels) and
+writes machine code to numba's cache (``__pycache__`` beside the sources, or
+``NUMBA_CACHE_DIR``); every later process loads it in about a second.
+
+Left alone, every Dask worker of a first run compiles the same kernels at once, each showing
+0 % progress. :func:`compile_kernels` compiles them once, in the calling process, with a log
+message, before workers start; the workers then load the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def _dispatchers() -> list:
+    """The cached numba kernels a classification calls (features and model)."""
+    from numba.core.registry import CPUDispatcher
+
+    import lessdask.features.neighbors as neighbors
+    import lessdask.features.steinhardt as steinhardt
+    import lessdask.model.compiled as compiled
+
+    found = []
+    for module in (neighbors, steinhardt, compiled):
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher) and value.__module__ == module.__name__:
+                found.append(value)
+    return found
+
+
+def _index_path(dispatcher) -> Path | None:
+    try:  # numba internals: the cache index of a cache=True function
+        return Path(dispatcher._cache._cache_file._index_path)
+    except AttributeError:
+        return None
+
+
+def kernels_cached() -> bool:
+    """Whether numba's cache holds an entry for every lessdask kernel (False: the next run compiles)."""
+    paths = [_index_path(d) for d in _dispatchers()]
+    return all(p is not None and p.exists() for p in paths)
+
+
+def compile_kernels(model="default", force: bool = False) -> float:
+    """Compile (or load from numba's cache) every kernel a classification uses, in this process.
+
+    Classifies a 128-atom two-species crystal with ``model``, which calls every kernel with
+    the argument types of a real run. When the cache is empty, logs "compiling kernels,
+    first run only" through the ``lessdask`` logger first (the CLI prints it).
+
+    Parameters
+    ----------
+    model : LESSClassifier or str or Path
+        A fitted model, a ``.lessmodel`` file or ``"default"``.
+    force : bool
+        Run even when the cache looks complete (a cache written on another CPU is recompiled).
+
+    Returns
+    -------
+    float
+        Seconds spent (0.0 when the cache was complete and ``force`` is False).
+    """
+    if not force and kernels_cached():
+        return 0.0
+    import numpy as np
+
+    from lessdask.frame import classify_frame
+    from lessdask.reference import build_crystal
+
+    logger.info("compiling kernels, first run only (numba writes them to its cache; about a minute)")
+    t = time.perf_counter()
+    crystal = build_crystal("bcc", 4)
+    species = np.arange(len(crystal.positions)) % 2
+    classify_frame(crystal.positions, crystal.dimensions, species, model, atoms=np.arange(len(species) // 2))
+    seconds = time.perf_counter() - t
+    logger.info("kernels compiled in %.0f s", seconds)
+    return seconds
