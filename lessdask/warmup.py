@@ -15,6 +15,8 @@ message, before workers start; the workers then load the cache.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,8 +56,9 @@ def compile_kernels(model="default", force: bool = False) -> float:
     """Compile (or load from numba's cache) every kernel a classification uses, in this process.
 
     Classifies a 128-atom two-species crystal with ``model``, which calls every kernel with
-    the argument types of a real run. When the cache is empty, logs "compiling kernels,
-    first run only" through the ``lessdask`` logger first (the CLI prints it).
+    the argument types of a real run; the model's kernels compile meanwhile in a second
+    process (:func:`compile_model_kernels`). When the cache is empty, logs "compiling
+    kernels, first run only" through the ``lessdask`` logger first (the CLI prints it).
 
     Parameters
     ----------
@@ -73,14 +76,40 @@ def compile_kernels(model="default", force: bool = False) -> float:
         return 0.0
     import numpy as np
 
+    from lessdask.features import compute_features
     from lessdask.frame import classify_frame
     from lessdask.reference import build_crystal
 
     logger.info("compiling kernels, first run only (numba writes them to its cache; about a minute)")
     t = time.perf_counter()
-    crystal = build_crystal("bcc", 4)
-    species = np.arange(len(crystal.positions)) % 2
-    classify_frame(crystal.positions, crystal.dimensions, species, model, atoms=np.arange(len(species) // 2))
+    # the model's kernels compile in a second process while this one compiles the features'
+    # (numba compiles under the GIL: threads would not overlap); both write the same cache
+    helper = subprocess.Popen([sys.executable, "-c", "from lessdask.warmup import compile_model_kernels as c; c()"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        crystal = build_crystal("bcc", 4)
+        species = np.arange(len(crystal.positions)) % 2
+        compute_features(crystal.positions, crystal.dimensions, species, atoms=np.arange(len(species) // 2))
+        helper.wait()
+        classify_frame(crystal.positions, crystal.dimensions, species, model, atoms=np.arange(len(species) // 2))
+    finally:
+        if helper.poll() is None:
+            helper.kill()
     seconds = time.perf_counter() - t
     logger.info("kernels compiled in %.0f s", seconds)
     return seconds
+
+
+def compile_model_kernels() -> None:
+    """Compile (or load) the kernels of :mod:`lessdask.model.compiled` on a few rows of random data."""
+    import numpy as np
+
+    from lessdask.model import load_model
+    from lessdask.model.compiled import CompiledForest, envelope_arrays, other_labels
+
+    model = load_model("default")
+    X = np.random.default_rng(0).random((600, model.n_features_in_), dtype=np.float32)
+    forest = model.compiled_ or CompiledForest.from_boosters(model.mega_models_)
+    labels = np.argmax(forest.softmax(X, model.temperature), axis=1)
+    if model.has_envelopes:
+        other_labels(X, labels, envelope_arrays(model.envelope_centres_, model.envelope_radius_))
