@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 
@@ -55,9 +57,11 @@ def kernels_cached() -> bool:
 def compile_kernels(model="default", force: bool = False) -> float:
     """Compile (or load from numba's cache) every kernel a classification uses, in this process.
 
-    Classifies a 128-atom two-species crystal with ``model``, which calls every kernel with
-    the argument types of a real run; the model's kernels compile meanwhile in a second
-    process (:func:`compile_model_kernels`). When the cache is empty, logs "compiling
+    Computes the features of :func:`warmup_frames` chunk by chunk from one
+    :class:`~lessdask.features.engine.FrameFeatures` per frame, then classifies the chunks
+    with ``model``, as a worker's task does: every kernel is called with the argument types of
+    a real run. The model's kernels compile meanwhile in a second process
+    (:func:`compile_model_kernels`). When the cache is empty, logs "compiling
     kernels, first run only" through the ``lessdask`` logger first (the CLI prints it).
 
     Parameters
@@ -74,11 +78,8 @@ def compile_kernels(model="default", force: bool = False) -> float:
     """
     if not force and kernels_cached():
         return 0.0
-    import numpy as np
-
-    from lessdask.features import compute_features
-    from lessdask.frame import classify_frame
-    from lessdask.reference import build_crystal
+    from lessdask.features.engine import FrameFeatures
+    from lessdask.frame import classify_frame, resolve_model
 
     logger.info("compiling kernels, first run only (numba writes them to its cache; about a minute)")
     t = time.perf_counter()
@@ -87,17 +88,62 @@ def compile_kernels(model="default", force: bool = False) -> float:
     helper = subprocess.Popen([sys.executable, "-c", "from lessdask.warmup import compile_model_kernels as c; c()"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        crystal = build_crystal("bcc", 4)
-        species = np.arange(len(crystal.positions)) % 2
-        compute_features(crystal.positions, crystal.dimensions, species, atoms=np.arange(len(species) // 2))
+        frames = warmup_frames()
+        shared = [FrameFeatures(pos, box, species) for pos, box, species in frames]
+        for frame in shared:  # the features' kernels, every path (before the model's are ready)
+            half = frame.n_atoms // 2
+            frame.features(range(half))
+            frame.features(range(half, frame.n_atoms))
         helper.wait()
-        classify_frame(crystal.positions, crystal.dimensions, species, model, atoms=np.arange(len(species) // 2))
+        mdl = resolve_model(model)
+        for (pos, box, species), frame in zip(frames, shared):  # as a worker's task: chunks of one frame
+            if frame.settings != mdl.feature_settings_:
+                frame = FrameFeatures(pos, box, species, settings=mdl.feature_settings_)
+            half = frame.n_atoms // 2
+            for atoms in (np.arange(half), np.arange(half, frame.n_atoms)):
+                classify_frame(pos, box, species, mdl, atoms=atoms, shared=frame)
     finally:
         if helper.poll() is None:
             helper.kill()
     seconds = time.perf_counter() - t
     logger.info("kernels compiled in %.0f s", seconds)
     return seconds
+
+
+def _sphere(n: int, radius: float) -> np.ndarray:
+    """``n`` points spread evenly on a sphere (Fibonacci lattice)."""
+    i = np.arange(n) + 0.5
+    polar = np.arccos(1.0 - 2.0 * i / n)
+    azimuth = np.pi * (1.0 + 5.0**0.5) * i
+    return radius * np.column_stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar),
+                                     np.cos(polar)])
+
+
+def warmup_frames() -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
+    """Small frames that between them take every path of a real classification.
+
+    A periodic two-species bcc crystal (128 atoms), and a frame with free boundaries holding
+    an fcc cluster, an atom crowded by 30 neighbours (more than the
+    :data:`~lessdask.features.engine.NEIGHBOUR_SLOTS` kept per atom: its average is searched
+    again) and a sparse shell of atoms whose neighbours lie beyond the first search radius
+    (a second, wider search round).
+
+    Returns
+    -------
+    list of (positions, box, species)
+        ``box`` None means free boundaries; species are int codes.
+    """
+    from lessdask.reference import build_crystal
+
+    bcc = build_crystal("bcc", 4)
+    periodic = (bcc.positions, bcc.dimensions, np.arange(len(bcc.positions)) % 2)
+    fcc = build_crystal("fcc", 3)
+    side = fcc.dimensions[0]
+    centre = np.array([[side + 6.0, side / 2, side / 2]])
+    crowd = np.vstack([centre, centre + _sphere(4, 2.5), centre + _sphere(26, 3.0)])
+    sparse = np.array([side / 2, side / 2, side + 2.0]) + _sphere(6, 6.0)
+    free = np.vstack([fcc.positions, crowd, sparse])
+    return [periodic, (free, None, np.zeros(len(free), np.int64))]
 
 
 def compile_model_kernels() -> None:
