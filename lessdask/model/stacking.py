@@ -8,6 +8,7 @@ regressor on F predicts the indicator I_{y,c}; the class scores S pass a softmax
 
 from __future__ import annotations
 
+import logging
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -19,9 +20,18 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from lessdask.model.compiled import (
+    CompiledForest,
+    UnsupportedForest,
+    compiled_inference_enabled,
+    envelope_arrays,
+    other_labels,
+)
 from lessdask.model.envelope import QUANTILE, envelope_score, fit_envelopes
 from lessdask.model.kmeans import class_modes
 from lessdask.model.presets import make_base_model, resolve_spec
+
+logger = logging.getLogger(__name__)
 
 #: Fitted per-class arrays kept in model files and carried through extension, with their dtypes.
 CLASS_ARRAYS = {
@@ -84,6 +94,15 @@ def _columns(est, X, n_classes, cls):
     return out
 
 
+def _compile_forest(boosters):
+    """The boosters as a :class:`~lessdask.model.compiled.CompiledForest`, or None where unsupported."""
+    try:
+        return CompiledForest.from_boosters(boosters, n_features=boosters[0].num_feature())
+    except UnsupportedForest as exc:
+        logger.info("mega models stay on LightGBM's Booster.predict: %s", exc)
+        return None
+
+
 def _softmax(S, temperature):
     Z = S / temperature
     Z -= Z.max(axis=1, keepdims=True)
@@ -135,6 +154,11 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         held-out atoms of the class (:mod:`lessdask.model.envelope`); atoms outside the
         envelope of their predicted class are "other" in :meth:`predict_labels`. ``None`` in
         models written before envelopes existed.
+    compiled_ : CompiledForest or None
+        The mega models' trees as arrays for the compiled kernel of
+        :mod:`lessdask.model.compiled` (built from the boosters' LightGBM text when the model is
+        fitted or loaded), which :meth:`predict_proba` and :meth:`predict_labels` use unless
+        ``LESSDASK_INFERENCE=booster``; None when a booster uses something it does not evaluate.
     """
 
     # declared, not hand-checked (scikit-learn's parameter validation, run by ``fit``)
@@ -188,6 +212,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
                 X, y_enc, n_classes, quantile=self.envelope_quantile, random_state=self.random_state)
         F = self._fit_level0(X, y_enc)
         self.mega_models_ = self._fit_level1(F, y_enc)
+        self.compiled_ = _compile_forest(self.mega_models_)
         return self
 
     def _base_jobs(self):
@@ -277,7 +302,14 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         """Mega-model score of every class, shape (n_samples, n_classes)."""
         return self._scores(self.transform_level0(X))
 
+    def _forest(self):
+        """The compiled forest if it exists and compiled inference is on, else None."""
+        return getattr(self, "compiled_", None) if compiled_inference_enabled() else None
+
     def _scores(self, F):
+        forest = self._forest()
+        if forest is not None:
+            return forest.scores(F, threads=self.prediction_threads)
         S = np.empty((F.shape[0], self.classes_.size), np.float64)
         for c, booster in enumerate(self.mega_models_):
             S[:, c] = booster.predict(F, num_threads=self.prediction_threads)
@@ -285,7 +317,13 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Class probabilities: softmax of the scores (rows sum to 1), or eq 8 if ``output="normalized"``."""
-        return self._proba_from_scores(self.class_scores(X))
+        return self._proba(self.transform_level0(X))
+
+    def _proba(self, F):
+        forest = self._forest()
+        if forest is not None and self.output == "softmax":  # trees and softmax in one pass
+            return forest.softmax(F, self.temperature, threads=self.prediction_threads)
+        return self._proba_from_scores(self._scores(F))
 
     def _proba_from_scores(self, S):
         if self.output == "normalized":
@@ -300,7 +338,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         generative sampler of :mod:`lessdask.model.extension`), where validation dominates.
         """
         F = X if not self.base_models_ else self.transform_level0(X)
-        return self._proba_from_scores(self._scores(F))
+        return self._proba(F)
 
     def predict_labels(self, X, proba=None, other: bool = True) -> np.ndarray:
         """Class indices of the highest probability, -1 ("other") outside the class's envelope.
@@ -322,6 +360,8 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             proba = self.predict_proba(X)
         labels = np.argmax(proba, axis=1).astype(np.int8)
         if other and self.has_envelopes:
+            if compiled_inference_enabled():
+                return other_labels(X, labels, envelope_arrays(self.envelope_centres_, self.envelope_radius_))
             score = envelope_score(X, labels, self.envelope_centres_, self.envelope_radius_)
             labels[score > 1.0] = -1
         return labels
@@ -373,6 +413,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             model.envelope_centres_ = model.envelope_radius_ = None
         model.base_models_ = list(base_models)
         model.mega_models_ = list(mega_models)
+        model.compiled_ = _compile_forest(model.mega_models_)
         model.feature_settings_ = FeatureSettings.from_dict(state["feature_settings"])
         model.max_species_ = int(state.get("max_species", 2))
         model.extra_ = state.get("extra", {}) or {}
@@ -398,6 +439,7 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
         new = copy.copy(self)
         new.classes_ = np.append(np.asarray(self.classes_, dtype=object), name).astype(str)
         new.mega_models_ = list(mega_models)
+        new.compiled_ = _compile_forest(new.mega_models_)
         for attr, dtype in CLASS_ARRAYS.items():
             old = np.asarray(getattr(self, attr))
             row = np.asarray(class_arrays[attr], dtype).reshape((1, *old.shape[1:]))
