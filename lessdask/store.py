@@ -616,18 +616,19 @@ def create_store(path: str | os.PathLike, *, frames, atom_ids, classes, feature_
         "frame": ("frame", np.asarray(frames, np.int64)),
         "time": ("frame", da.full(nf, np.nan, dtype=np.float64, chunks=fpt)),
         "atom": ("atom", np.asarray(atom_ids, np.int64)),
-        "structure": ("structure", np.array(classes, dtype=str)),
-        "cell": ("cell", np.array(CELL)),
+        # strings as Zarr 3's variable-length "string" type (fixed-length UTF-32 has no spec yet)
+        "structure": ("structure", np.array(classes, dtype=object)),
+        "cell": ("cell", np.array(CELL, dtype=object)),
     }
     if layout.save_features:
         k = len(feature_names)
         data["features"] = (("frame", "atom", "feature"),
                             da.full((nf, na, k), np.nan, dtype=np.float32, chunks=(fpt, apc, k)))
-        coords["feature"] = ("feature", np.array(feature_names))
+        coords["feature"] = ("feature", np.array(feature_names, dtype=object))
     if layout.save_positions:
         data["position"] = (("frame", "atom", "spatial"),
                             da.full((nf, na, 3), np.nan, dtype=np.float32, chunks=(fpt, apc, 3)))
-        coords["spatial"] = ("spatial", np.array(["x", "y", "z"]))
+        coords["spatial"] = ("spatial", np.array(["x", "y", "z"], dtype=object))
     ds = xr.Dataset(data, coords=coords, attrs={**attrs, "title": TITLE, "complete": False})
     ds["label"].attrs.update(
         long_name="structure class", flag_values=np.arange(OTHER_LABEL, m, dtype=np.int8).tolist(),
