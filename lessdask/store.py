@@ -767,6 +767,21 @@ def completed_tasks(path: str | os.PathLike, verify: bool = True) -> set[tuple[i
     return done
 
 
+def chunk_done(path: str | os.PathLike, frame_block: int, atom_chunk: int) -> bool:
+    """Whether a chunk's region and marker are written (what a task checks before computing it).
+
+    Like :func:`completed_tasks`, a marker counts only when the chunk files it certifies exist.
+    """
+    path = Path(path)
+    if not (path / TASKS_DIR / f"{frame_block}-{atom_chunk}.done").exists():
+        return False
+    try:
+        files = _chunk_files(path)(frame_block, atom_chunk)
+    except Exception:  # noqa: BLE001 - unreadable metadata: recompute (the write then reports it)
+        return False
+    return all(f.exists() for f in files)
+
+
 def mark_complete(path: str | os.PathLike, tasks=None) -> None:
     """Set ``complete: true`` and consolidate the metadata: the last write of a run.
 

@@ -252,12 +252,12 @@ def test_stale_locks_of_killed_runs_are_taken_over(tmp_path, stored, dump_file, 
     out = _copy_store(stored, tmp_path)
     _lock(out, pid=dead.pid)  # a pid that no longer runs, on this host
     summary = _run(dump_file, out, client, resume=True)
-    assert summary["tasks_skipped"] == 4 and not (out / store.LOCK_FILE).exists()
+    assert summary["chunks_skipped"] == 4 and not (out / store.LOCK_FILE).exists()
     far = _copy_store(stored, tmp_path, "far.zarr")
     lock = _lock(far, host="a-compute-node-elsewhere", pid=1, lease=60)
     old = time.time() - 120
     os.utime(lock, (old, old))  # not refreshed for longer than its lease
-    assert _run(dump_file, far, client, resume=True)["tasks_skipped"] == 4
+    assert _run(dump_file, far, client, resume=True)["chunks_skipped"] == 4
 
 
 def test_a_killed_run_leaves_a_lock_that_resume_takes_over(tmp_path, slow_traj, slow_clean):
@@ -316,7 +316,7 @@ def test_resume_accepts_an_input_only_touched(tmp_path, dump_file, client):
     out = tmp_path / "r.zarr"
     _run(copy, out, client, frames_per_task=1)
     os.utime(copy, (1e9, 1e9))  # a new modification time, same content (a touch, a copy without -p)
-    assert _run(copy, out, client, resume=True)["tasks_skipped"] == 4
+    assert _run(copy, out, client, resume=True)["chunks_skipped"] == 4
 
 
 def test_fingerprints_of_large_inputs_read_a_bounded_sample(tmp_path):
@@ -379,7 +379,7 @@ def test_markers_cannot_certify_chunks_that_are_not_there(tmp_path, stored, dump
     with pytest.raises(StoreError, match="not written"):
         store.mark_complete(out, [(b, 0) for b in range(4)])
     summary = _run(dump_file, out, client, resume=True)
-    assert summary["tasks_run"] == 1 and summary["tasks_skipped"] == 3
+    assert summary["tasks_run"] == 1 and summary["chunks_skipped"] == 3
     _same_results(stored, out)
 
 
@@ -402,7 +402,7 @@ def test_stray_files_in_the_task_folder_are_ignored(tmp_path, stored, dump_file,
     for name in ("notes.done", "1-x.done", "99-0.done", "README", "2-0.done.bak"):
         (tasks / name).write_text("stray")
     summary = _run(dump_file, out, client, resume=True)
-    assert summary["tasks_skipped"] == 4 and summary["tasks_run"] == 0
+    assert summary["chunks_skipped"] == 4 and summary["tasks_run"] == 0
     _same_results(stored, out)
 
 

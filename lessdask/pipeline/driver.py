@@ -102,7 +102,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     Returns
     -------
     dict
-        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second.
+        Summary: output path, frames, atoms, chunks of the store and those already done (resume),
+        tasks run and submitted, seconds, atom-frames per second, workers.
 
     Raises
     ------
@@ -135,8 +136,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
             _check_workers_see(c, files)
             plan, layout = _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task,
                                        atoms_per_chunk, save_features, save_positions, n_workers, protect)
-            skipped = store.completed_tasks(path) & set(plan.tasks()) if mode == "resume" else set()
-            todo = [t for t in plan.tasks() if t not in skipped]
+            skipped = store.completed_tasks(path) & set(plan.chunks()) if mode == "resume" else set()
+            todo = _pending_tasks(plan, skipped)
             settings = TaskSettings(run_id=run_id, files=inputs.files, store=str(path.resolve()),
                                     model_path=str(Path(inputs.model.source_).resolve()),
                                     model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
@@ -146,7 +147,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-            "tasks_run": len(todo), "task_submissions": submissions, "tasks_skipped": len(skipped),
+            "chunks": plan.n_chunks, "chunks_skipped": len(skipped), "tasks_run": len(todo),
+            "task_submissions": submissions,
             "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
 
 
@@ -300,43 +302,48 @@ def _run_rounds(client, settings, inputs, plan, path, progress, lock=None) -> in
     blob = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
                          "plan": plan})
     started = time.time()
-    all_tasks = set(plan.tasks())
+    all_chunks = set(plan.chunks())
     submissions, stalled, round_ = 0, 0, 0
-    marked = store.completed_tasks(path) & all_tasks  # one directory listing per round, not one per task
+    marked = store.completed_tasks(path) & all_chunks  # one directory listing per round, not one per task
     while True:
-        pending = [t for t in plan.tasks() if t not in marked]
+        pending = _pending_tasks(plan, marked)
         if not pending:
             return submissions
         if lock is not None and not lock.held():
             raise StoreError(f"{path} is no longer locked by this run ({store.lock_owner(path)}); stopping")
         payload = client.scatter(blob, broadcast=True, hash=False)
         # retries only for errors that are not lessdask's (those come back in receipts, see worker.py)
-        futures = [client.submit(run_task, settings, payload, fb, ac, retries=2,
-                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{ac}")
-                   for fb, ac in pending]
+        futures = [client.submit(run_task, settings, payload, fb, g, retries=2,
+                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{g}")
+                   for fb, g in pending]
         errors = _wait(futures, len(pending), progress, client, started)
         submissions += len(pending)
         if errors:
             raise errors[0]
-        now = store.completed_tasks(path) & all_tasks
+        now = store.completed_tasks(path) & all_chunks
         stalled = 0 if len(now) > len(marked) else stalled + 1
         marked = now
         round_ += 1
         if stalled >= MAX_STALLED_ROUNDS:
-            missing = plan.n_tasks - len(marked)
+            missing = plan.n_chunks - len(marked)
             memory = _memory_kills(client, started)
             if memory:
-                raise ClusterError(f"{missing} of {plan.n_tasks} chunks of {path} could not be computed: {memory}")
-            raise StoreError(f"{missing} of {plan.n_tasks} chunks of {path} could not be computed: {stalled} rounds "
+                raise ClusterError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {memory}")
+            raise StoreError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {stalled} rounds "
                              "in a row finished none (workers kept disappearing; see the worker logs); "
                              "rerun with --resume")
+
+
+def _pending_tasks(plan, marked) -> list[tuple[int, int]]:
+    """(frame block, chunk group) of every task with a chunk not marked done."""
+    return [(fb, g) for fb, g in plan.tasks() if any((fb, ac) not in marked for ac in plan.group_chunks(g))]
 
 
 def _finish(path, plan, inputs) -> None:
     """Mark the store complete (every chunk verified); then report an input that was cut off mid-frame."""
     from lessdask import store
 
-    store.mark_complete(path, plan.tasks())
+    store.mark_complete(path, plan.chunks())
     if inputs.truncated_at is not None:
         raise InputError(
             f"frame {inputs.truncated_at} of {inputs.files} is incomplete (the file ends in the middle of it: "

@@ -1,18 +1,18 @@
-"""The worker side of a run: one (frame block, atom chunk) task, and what a worker keeps between tasks.
+"""The worker side of a run: one (frame block, chunk group) task, and what a worker keeps between tasks.
 
 Each worker unpickles the run's payload once -- the trajectory reader (its frame offsets were
 built once, on the client), the species codes and the plan -- and keeps it; it loads the model
 file once. A worker may run several tasks at once (``dask worker --nthreads N``): its threads
 share the reader, so moving the reader to a frame and copying that frame's positions, box and
 time happen under the payload's lock (a reader has one current frame). For every task it reads
-its frames, classifies its chunk's atoms with
+its frames, classifies its chunks' atoms with
 :func:`lessdask.frame.classify_frame` (neighbours from every atom of the frame, so chunk
-borders and periodic images are seen), writes its own region of the store, then the region's
-marker, and returns a small receipt. A task that meets an error the user can fix (a
+borders and periodic images are seen), writes each chunk's region of the store, then the
+region's marker, and returns a small receipt. A task that meets an error the user can fix (a
 :class:`~lessdask.errors.LessdaskError`: a bad frame, a full disk) returns it in its receipt
 instead of raising it, so Dask does not retry it; the driver then stops the run.
 
-A task's arguments are only its (frame block, atom chunk) indices and the small
+A task's arguments are only its (frame block, chunk group) indices and the small
 :class:`TaskSettings`, never per-atom arrays: a worker keeps every finished task's arguments
 until the client releases the result, so per-atom arguments would make worker memory grow
 with the trajectory length.
@@ -150,21 +150,28 @@ def _one_thread_per_worker():
         pass
 
 
-def run_task(settings: TaskSettings, payload, frame_block: int, atom_chunk: int) -> dict:
-    """Classify one (frame block, atom chunk) and write its region of the store.
+def run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> dict:
+    """Classify the chunks of one (frame block, chunk group) and write their regions of the store.
+
+    Each frame of the block is read once and its neighbour search built once
+    (:class:`lessdask.features.engine.FrameFeatures`); the group's chunks are classified one
+    after the other from it. Chunks already marked in the store are skipped. A chunk's region
+    is written as soon as its frames are done (at once for one-frame blocks), so per-atom
+    results in memory are bounded by the chunk times the block's frames.
 
     Returns a receipt (a small dict); no per-atom data goes back to the client. An error the
     user can fix is returned as the receipt's ``error`` (not raised: Dask would retry it).
     """
     try:
-        return _run_task(settings, payload, frame_block, atom_chunk)
+        return _run_task(settings, payload, frame_block, group)
     except LessdaskError as exc:
-        return {"frame_block": frame_block, "atom_chunk": atom_chunk, "error": exc}
+        return {"frame_block": frame_block, "group": group, "error": exc}
 
 
-def _run_task(settings: TaskSettings, payload, frame_block: int, atom_chunk: int) -> dict:
+def _run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> dict:
+    from lessdask.features.engine import FrameFeatures
     from lessdask.frame import classify_frame
-    from lessdask.store import write_region
+    from lessdask.store import chunk_done, write_region
 
     t0 = time.perf_counter()
     _one_thread_per_worker()
@@ -173,32 +180,49 @@ def _run_task(settings: TaskSettings, payload, frame_block: int, atom_chunk: int
     model = worker_model(settings.model_path, settings.model_digest)
     layout = settings.layout
     frames = plan.task_frames(frame_block)
-    atoms = plan.task_atoms(atom_chunk)
-    n_f, n_a = len(frames), len(atoms)
-    labels = np.empty((n_f, n_a), np.int8)
-    proba = np.empty((n_f, n_a, len(model.classes_)), np.float32)
-    feats = np.empty((n_f, n_a, model.feature_settings_.n_features), np.float32) if layout.save_features else None
-    positions = np.empty((n_f, n_a, 3), np.float32) if layout.save_positions else None
-    times = np.empty(n_f)
-    dims = np.empty((n_f, 6))
-    for i, frame in enumerate(frames):
+    chunks = [ac for ac in plan.group_chunks(group) if not chunk_done(settings.store, frame_block, ac)]
+    n_f = len(frames)
+    results = {ac: _ChunkResult(n_f, len(plan.task_atoms(ac)), len(model.classes_),
+                                model.feature_settings_.n_features, layout) for ac in chunks}
+    times, dims = np.empty(n_f), np.empty((n_f, 6))
+    for i, frame in enumerate(frames if chunks else []):
         pos, box, times[i] = read_task_frame(run, frame, settings.pbc, settings.files)
-        r = classify_frame(pos, box, codes, model, atoms=atoms, other=settings.other,
-                           where=f"frame {frame} of {settings.files}")
-        labels[i], proba[i] = r.labels, r.probabilities
-        if feats is not None:
-            feats[i] = r.features
-        if positions is not None:
-            positions[i] = pos[atoms]
         dims[i] = box if box is not None else np.zeros(6)
-    write_region(settings.store, layout, frame_block, atom_chunk, labels, proba, feats, positions, times, dims,
-                 run_id=settings.run_id)
-    receipt = {"frame_block": frame_block, "atom_chunk": atom_chunk, "frames": n_f, "atoms": n_a,
+        where = f"frame {frame} of {settings.files}"
+        shared = FrameFeatures(pos, box, codes, settings=model.feature_settings_, where=where)
+        for ac in chunks:
+            atoms = plan.task_atoms(ac)
+            r = classify_frame(pos, box, codes, model, atoms=atoms, other=settings.other, where=where,
+                               shared=shared)
+            results[ac].put(i, r, pos[atoms] if layout.save_positions else None)
+            if i == n_f - 1:  # the chunk's frames are all done: write it and let it go
+                res = results.pop(ac)
+                write_region(settings.store, layout, frame_block, ac, res.labels, res.probabilities,
+                             res.features, res.positions, times, dims, run_id=settings.run_id)
+        del shared
+    receipt = {"frame_block": frame_block, "group": group, "chunks": len(chunks), "frames": n_f,
+               "atoms": int(sum(len(plan.task_atoms(ac)) for ac in chunks)),
                "seconds": round(time.perf_counter() - t0, 4), "worker_rss_mb": _rss_mb()}
-    del labels, proba, feats, positions
     if TRIM_MEMORY:
         _release_memory()
     return receipt
+
+
+class _ChunkResult:
+    """One chunk's labels, probabilities (and features, positions) over the frames of a block."""
+
+    def __init__(self, n_frames, n_atoms, n_classes, n_features, layout):
+        self.labels = np.empty((n_frames, n_atoms), np.int8)
+        self.probabilities = np.empty((n_frames, n_atoms, n_classes), np.float32)
+        self.features = np.empty((n_frames, n_atoms, n_features), np.float32) if layout.save_features else None
+        self.positions = np.empty((n_frames, n_atoms, 3), np.float32) if layout.save_positions else None
+
+    def put(self, i, r, positions):
+        self.labels[i], self.probabilities[i] = r.labels, r.probabilities
+        if self.features is not None:
+            self.features[i] = r.features
+        if self.positions is not None:
+            self.positions[i] = positions
 
 
 def _rss_mb() -> float:
