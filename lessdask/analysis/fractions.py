@@ -17,6 +17,7 @@ def phase_fractions(
     results: xr.Dataset | str | os.PathLike,
     method: str = "label",
     atoms: Iterable[int] | None = None,
+    allow_incomplete: bool = False,
 ) -> xr.DataArray:
     """Fraction of atoms in each structure class, frame by frame.
 
@@ -36,6 +37,11 @@ def phase_fractions(
     atoms : array_like of int, optional
         Atom ids (values of the ``atom`` coordinate) to restrict the count to; default
         all atoms.
+    allow_incomplete : bool, default False
+        Count a store whose ``complete`` attribute is false (an interrupted run, opened with
+        ``open_results(path, allow_incomplete=True)``). Its unwritten chunks read as label -1
+        and would count as "other"; here only written atoms (finite probabilities) are
+        counted, and frames with none are NaN. Without it such a dataset is refused.
 
     Returns
     -------
@@ -49,13 +55,25 @@ def phase_fractions(
     lessdask.errors.InputError
         For an unknown method or atom ids that are not in the store.
     lessdask.errors.StoreError
-        If ``results`` is a path that cannot be opened (see :func:`lessdask.store.open_results`).
+        If ``results`` is a path that cannot be opened (see :func:`lessdask.store.open_results`),
+        or a dataset of an incomplete store and ``allow_incomplete`` is false.
     """
     ds = select_atoms(as_dataset(results), atoms)
     names = structure_names(ds)
+    complete = ds.attrs.get("complete", True)  # datasets made in memory carry no such attribute
+    incomplete = not (isinstance(complete, (bool, np.bool_)) and bool(complete))
+    if incomplete and not allow_incomplete:
+        raise StoreError("these results come from an incomplete store (complete=false): unwritten chunks read as "
+                         "'other'; finish it with lessdask classify --resume, or pass allow_incomplete=True to "
+                         "count only the atoms written so far")
     n_atoms = ds.sizes["atom"]
+    written = None
+    if incomplete and "probability" in ds.variables:
+        written = ds["probability"].isel(structure=0, drop=True).notnull()
+        n_atoms = written.sum("atom", dtype=np.int64).astype(np.float64)
+        n_atoms = n_atoms.where(n_atoms > 0)
     if method == "label":
-        label = ds["label"]
+        label = ds["label"] if written is None else ds["label"].where(written, -2)
         classes = xr.DataArray(np.arange(len(names), dtype=np.int8), dims="structure")
         counts = (label == classes).sum("atom", dtype=np.int64)
         frac = counts.astype(np.float64) / n_atoms
@@ -78,5 +96,6 @@ def phase_fractions(
         raise InputError(f"unknown method {method!r}; use 'label' or 'probability'")
     frac = frac.assign_coords(time_coord(ds))
     frac.name = "fraction"
-    frac.attrs = {"units": "1", "method": method, "n_atoms": int(n_atoms), "long_name": description}
+    frac.attrs = {"units": "1", "method": method, "n_atoms": int(ds.sizes["atom"]), "long_name": description,
+                  "complete": not incomplete}
     return frac

@@ -19,6 +19,17 @@ from lessdask import __version__
 from lessdask.errors import LessdaskError
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where it runs (default: an embedded LocalCluster)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
@@ -27,8 +38,8 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster", metavar="KIND", help="start workers with dask-jobqueue: slurm, pbs, sge, lsf, ...")
     g.add_argument("--cluster-config", metavar="YAML",
                    help="cluster profile: a YAML file or a shipped one (slurm, pbs; 'lessdask config show slurm')")
-    g.add_argument("--jobs", type=int, default=None, help="with --cluster: number of batch jobs to scale to")
-    g.add_argument("--workers", type=int, default=None,
+    g.add_argument("--jobs", type=_positive_int, default=None, help="with --cluster: number of batch jobs to scale to")
+    g.add_argument("--workers", type=_positive_int, default=None,
                    help="embedded cluster: worker processes (default: one per core)")
 
 
@@ -285,12 +296,14 @@ def _add_classify(sub) -> None:
     p.add_argument("trajectory", nargs="*", help="trajectory files (DCD, XTC, TRR, LAMMPS dump, ...)")
     p.add_argument("-o", "--output", required=True, help="results store to write (a .zarr directory)")
     p.add_argument("-m", "--model", default="default", help="model file (default: the shipped default model)")
+    p.add_argument("--model-digest", metavar="SHA256", default=None,
+                   help="refuse any model whose content digest is not this one (pin the model you trust)")
     p.add_argument("--start", type=int, default=None, help="first frame")
     p.add_argument("--stop", type=int, default=None, help="stop before this frame")
-    p.add_argument("--step", type=int, default=None, help="every n-th frame")
+    p.add_argument("--step", type=_positive_int, default=None, help="every n-th frame")
     p.add_argument("--select", default=None, help="MDAnalysis selection of atoms to classify (default all)")
-    p.add_argument("--atoms-per-chunk", type=int, default=None, help="atoms per task and Zarr chunk")
-    p.add_argument("--frames-per-task", type=int, default=None, help="frames per task and Zarr chunk")
+    p.add_argument("--atoms-per-chunk", type=_positive_int, default=None, help="atoms per task and Zarr chunk")
+    p.add_argument("--frames-per-task", type=_positive_int, default=None, help="frames per task and Zarr chunk")
     p.add_argument("--save-features", action="store_true",
                    help="also store the features (q_l and their neighbour averages)")
     p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
@@ -303,7 +316,8 @@ def _add_classify(sub) -> None:
                         "(by default such atoms - grain boundaries, surfaces, defects - are labelled 'other')")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="finish an interrupted run (only missing chunks)")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing results store")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing results store (only a lessdask store; checked after the inputs)")
     _add_cluster_options(p)
 
     def run(args):
@@ -315,7 +329,8 @@ def _add_classify(sub) -> None:
                              save_features=args.save_features, save_positions=args.save_positions,
                              resume=args.resume, overwrite=args.overwrite, format=args.format,
                              topology_format=args.topology_format, dt=args.dt, pbc=not args.no_pbc,
-                             other=not args.no_other, cluster=_cluster_settings(args)))
+                             other=not args.no_other, cluster=_cluster_settings(args),
+                             model_digest=args.model_digest))
 
     p.set_defaults(func=run)
 

@@ -9,16 +9,25 @@ A ``.lessmodel`` file is a zip archive of
   explicit allow-list of types (anything else is refused before it is built);
 * ``mega/<c>.txt`` — LightGBM boosters in LightGBM's own text format.
 
-No pickle is ever read: a file that is not such an archive, names a type outside the
-allow-list, or whose digest does not match its content is refused with
-:class:`lessdask.errors.ModelFileError`.
+No pickle is ever read. Before any parser sees a part of the file, its size is bounded from
+the zip directory, its metadata is checked against the schema, and each booster's text is
+checked and rewritten by :mod:`lessdask.model.validation`; a file that is not such an archive,
+is out of those bounds, names a type outside the allow-list, or whose digest does not match
+its content is refused with :class:`lessdask.errors.ModelFileError`.
+
+What the digest protects against: the digest is an unkeyed SHA-256 of the file's content.
+It detects *corruption* (a truncated download, a flipped bit, an edited member without a
+recomputed digest), and it names the model in every results store. It does not detect
+*tampering*: anyone who edits a file can recompute it. Tamper resistance comes from pinning:
+``load_model(path, expected_digest=...)`` (``lessdask classify --model-digest``) refuses any
+file whose content digest is not the one the user trusts (the digest its author published,
+as ``pip --require-hashes`` does for packages). See docs/design.md, "Model files".
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import zipfile
 from pathlib import Path
 
@@ -27,6 +36,7 @@ import numpy as np
 from lessdask import __version__
 from lessdask.errors import ModelFileError
 from lessdask.features import FeatureSettings
+from lessdask.model import validation
 
 FORMAT = "lessdask-model"
 FORMAT_VERSION = 1
@@ -40,7 +50,6 @@ ALLOWED_TYPES = frozenset({
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.neighbors._ball_tree.BallTree",
 })
-_MEMBER = re.compile(r"^(metadata\.json|base/\d+\.skops|mega/\d+\.txt)$")
 
 
 def _digest(members: dict[str, bytes], metadata: dict) -> str:
@@ -130,14 +139,17 @@ def save_model(model, path, feature_settings: FeatureSettings | None = None, ext
 
 
 def read_model_metadata(path) -> dict:
-    """The metadata of a model file, after checking that it is one (no models are built)."""
-    meta, _ = _read_archive(Path(path))
+    """The metadata of a model file, after checking that it is one (sizes, digest, schema; no models are built)."""
+    meta, _, _ = _read_archive(Path(path))
     return meta
 
 
-def _read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
+def _read_archive(path: Path) -> tuple[dict, dict[str, bytes], int]:
+    """Metadata, members and booster input width of a model file: bounded, digest-checked, schema-checked."""
     if not path.exists():
         raise ModelFileError(f"model file {path} does not exist; use 'default' or train one with 'lessdask train'")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory, not a lessdask model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"{path} is not a lessdask model file (expected a .lessmodel zip archive); pickle/joblib "
@@ -145,28 +157,34 @@ def _read_archive(path: Path) -> tuple[dict, dict[str, bytes]]:
         )
     try:
         with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            bad = [n for n in names if not _MEMBER.match(n)]
-            if bad or "metadata.json" not in names:
-                raise ModelFileError(f"{path} is not a lessdask model file (unexpected members {bad[:5]})")
-            members = {n: zf.read(n) for n in names if n != "metadata.json"}
-            meta = json.loads(zf.read("metadata.json"))
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+            infos = validation.check_members(zf, path)  # sizes from the directory: nothing decompressed yet
+            data = {i.filename: validation.read_member(zf, i, path) for i in infos}
+        meta = json.loads(data.pop("metadata.json"))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError, ValueError, RecursionError,
+            NotImplementedError, EOFError) as exc:
         raise ModelFileError(f"{path} is damaged and cannot be read as a lessdask model: {exc}") from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a lessdask model file (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a lessdask model file (format {(meta or {}).get('format')!r:.40})"
+                             if isinstance(meta, dict) else f"{path} is not a lessdask model file")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by lessdask {meta.get('lessdask_version')} in model format {version}, "
-            f"which this lessdask {__version__} (format {FORMAT_VERSION}) cannot read; upgrade lessdask"
-        )
-    if meta.get("digest") != _digest(members, meta):
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path} was written by lessdask {meta.get('lessdask_version')!r:.40} in model format {version}, "
+                f"which this lessdask {__version__} (format {FORMAT_VERSION}) cannot read; upgrade lessdask"
+            )
+        raise ModelFileError(f"{path}: invalid model metadata: format_version {version!r:.40}")
+    try:
+        digest = _digest(data, meta)
+    except (TypeError, ValueError, RecursionError):
+        raise ModelFileError(f"{path}: invalid model metadata (not plain JSON data)") from None
+    if meta.get("digest") != digest:
         raise ModelFileError(f"{path} has been modified or damaged: its digest does not match its content")
-    return meta, members
+    shape = validation.check_metadata(meta, list(data), path)
+    return meta, data, shape["booster_width"]
 
 
-def load_model(path="default"):
+def load_model(path="default", expected_digest: str | None = None):
     """Load a model file safely.
 
     Parameters
@@ -174,6 +192,10 @@ def load_model(path="default"):
     path : str or Path
         A ``.lessmodel`` file, or ``"default"`` for the model shipped with lessdask
         (trained on the shipped reference data).
+    expected_digest : str, optional
+        The content digest (SHA-256, hex) of the model you trust, e.g. the one its author
+        published: any other file is refused. Without it, a file is checked for corruption
+        and safety but not for who made it (see the module docstring).
 
     Returns
     -------
@@ -183,7 +205,8 @@ def load_model(path="default"):
     Raises
     ------
     ModelFileError
-        Missing, foreign, tampered, unsafe or incompatible files.
+        Missing, foreign, damaged, oversized, invalid, unsafe or incompatible files, or a
+        digest other than ``expected_digest``.
     """
     import lightgbm as lgb
     import skops.io as sio
@@ -195,7 +218,10 @@ def load_model(path="default"):
 
         path = default_model_path()
     path = Path(path)
-    meta, members = _read_archive(path)
+    meta, members, width = _read_archive(path)
+    if expected_digest is not None and meta["digest"] != str(expected_digest).strip().lower():
+        raise ModelFileError(f"{path} is not the pinned model: its content digest is {meta['digest']}, "
+                             f"expected {expected_digest}")
     base = []
     for item in meta["base_models"]:
         if "constant" in item:
@@ -212,10 +238,27 @@ def load_model(path="default"):
                     f"{path}: base model {item['member']} names types outside lessdask's allow-list "
                     f"{sorted(refused)}; refusing to load it (nothing was executed)"
                 )
-            fitted = sio.loads(data, trusted=sorted(untrusted))
+            try:
+                fitted = sio.loads(data, trusted=sorted(untrusted))
+            except Exception as exc:  # noqa: BLE001 - a damaged member of an allowed type
+                raise ModelFileError(f"{path}: base model {item['member']} cannot be read: {exc}") from None
         base.append((item["entry"], item["class"], fitted))
-    mega = [lgb.Booster(model_str=members[f"mega/{c}.txt"].decode()) for c in range(meta["mega_models"])]
-    model = LESSClassifier.from_fitted_state(meta["params"], meta, base, mega)
+    mega = []
+    for c in range(meta["mega_models"]):
+        name = f"mega/{c}.txt"
+        try:
+            text = members[name].decode("ascii")
+        except UnicodeDecodeError:
+            raise ModelFileError(f"{path}: booster {name} is not text") from None
+        safe = validation.safe_booster_text(text, width, f"{path}: {name}")
+        try:
+            mega.append(lgb.Booster(model_str=safe))
+        except lgb.basic.LightGBMError as exc:
+            raise ModelFileError(f"{path}: booster {name} cannot be read: {exc}") from None
+    try:
+        model = LESSClassifier.from_fitted_state(meta["params"], meta, base, mega)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"{path}: invalid model metadata ({exc})") from None
     model.digest_ = meta["digest"]
     model.max_species_ = meta.get("max_species", 2)
     model.extra_ = meta.get("extra", {})

@@ -1,16 +1,23 @@
-"""The driver side of a run, on the client: open the inputs, plan, create or resume the store,
-submit tasks in rounds until every chunk is marked, and finish.
+"""The driver side of a run, on the client: check the options, open the inputs, lock, plan,
+create or resume the store, submit tasks in rounds until every chunk is marked, and finish.
+
+Order matters for the user's data: options, inputs and model are validated first; then the
+store's lock is taken (:class:`lessdask.store.StoreLock`: one writer per store); only then is
+a store to ``overwrite`` cleared (and only if it is a lessdask store that holds no input).
 
 The completion markers in the store are the truth: a round ends when every task has finished,
 failed or been lost (workers retiring on a batch ``--lifetime`` take the broadcast trajectory
 with them); what is still unmarked is submitted again, and the store is marked complete only
-when every chunk is there.
+when every chunk is there (markers checked against the chunk files). A user error met by a
+task (a :class:`~lessdask.errors.LessdaskError` in its receipt) stops the run at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import pickle
 import re
 import time
@@ -21,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lessdask import __version__
-from lessdask.errors import InputError, LessdaskError, StoreError
+from lessdask.errors import ClusterError, InputError, LessdaskError, StoreError
 from lessdask.pipeline.worker import TaskSettings, run_task
 
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
@@ -43,7 +50,8 @@ class _Inputs:
 def classify(topology, trajectory=(), output="results.zarr", model="default", start=None, stop=None, step=None,
              select=None, atoms_per_chunk=None, frames_per_task=None, save_features=False, save_positions=False,
              resume=False, overwrite=False, format=None, topology_format=None, dt=None, pbc=True,
-             other=True, client=None, cluster: dict | None = None, progress=True) -> dict:
+             other=True, client=None, cluster: dict | None = None, progress=True,
+             model_digest: str | None = None) -> dict:
     """Classify every atom of every selected frame and write a results store.
 
     Parameters
@@ -67,7 +75,9 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     resume : bool
         Finish an interrupted run: compute only chunks whose completion marker is missing.
     overwrite : bool
-        Replace an existing store.
+        Replace an existing results store: only a store lessdask wrote, never the working
+        directory or a folder holding an input, and only after inputs, model and options
+        are validated.
     format, topology_format : str, optional
         MDAnalysis format names when file names do not tell.
     dt : float, optional
@@ -85,33 +95,55 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         Keyword arguments of :func:`lessdask.cluster.get_client`.
     progress : bool
         Show a progress bar.
+    model_digest : str, optional
+        Pin the model: refuse any model file whose content digest is not this one (see
+        :func:`lessdask.model.load_model`).
 
     Returns
     -------
     dict
         Summary: output path, frames, atoms, chunks of the store and those already done (resume),
         tasks run and submitted, seconds, atom-frames per second, workers.
+
+    Raises
+    ------
+    lessdask.errors.InputError
+        Bad options, inputs, or inputs a worker cannot read.
+    lessdask.errors.ModelFileError
+        A model file that is missing, damaged, invalid, unsafe, or not the pinned one.
+    lessdask.errors.StoreError
+        An output that may not be written or replaced, another run writing it, a resume that
+        would change results, or a store that cannot be written.
+    lessdask.errors.ClusterError
+        A cluster that cannot be reached, or workers killed by their memory limit.
     """
     from lessdask import store
     from lessdask.cluster import get_client
 
     t0 = time.perf_counter()
+    _check_options(start, stop, step, frames_per_task, atoms_per_chunk, cluster)
     path = Path(output)
-    resuming = store.check_output(path, resume, overwrite)
-    inputs = _open_inputs(topology, trajectory, model, select, format, topology_format, dt)
-    attrs = _provenance(inputs, topology, trajectory, model, start, stop, step, select, pbc, other)
-    with get_client(client=client, quiet=not progress, **dict(cluster or {})) as c:
-        n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
-        plan, layout = _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_task,
-                                   atoms_per_chunk, save_features, save_positions, n_workers)
-        skipped = store.completed_tasks(path) if resuming else set()
-        todo = _pending_tasks(plan, skipped)
-        settings = TaskSettings(run_id=uuid.uuid4().hex, files=inputs.files, store=str(path.resolve()),
-                                model_path=str(Path(inputs.model.source_).resolve()),
-                                model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
-                                other=attrs["other"])
-        submissions = _run_rounds(c, settings, inputs, plan, path, progress)
-    _finish(path, plan, inputs)
+    files = _input_files(topology, trajectory)
+    protect = [*files, *([] if str(model) == "default" else [model])]
+    mode = store.check_output(path, resume, overwrite, protect=protect)
+    inputs = _open_inputs(files[0], files[1:], model, select, format, topology_format, dt,
+                          names=" + ".join([str(topology), *_paths(trajectory)]), model_digest=model_digest)
+    run_id = uuid.uuid4().hex
+    attrs = _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id)
+    with store.StoreLock(path, run_id) as lock:
+        with _cluster_errors(), get_client(client=client, quiet=not progress, **dict(cluster or {})) as c:
+            n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
+            _check_workers_see(c, files)
+            plan, layout = _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task,
+                                       atoms_per_chunk, save_features, save_positions, n_workers, protect)
+            skipped = store.completed_tasks(path) & set(plan.chunks()) if mode == "resume" else set()
+            todo = _pending_tasks(plan, skipped)
+            settings = TaskSettings(run_id=run_id, files=inputs.files, store=str(path.resolve()),
+                                    model_path=str(Path(inputs.model.source_).resolve()),
+                                    model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
+                                    other=attrs["other"])
+            submissions = _run_rounds(c, settings, inputs, plan, path, progress, lock)
+        _finish(path, plan, inputs)
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
@@ -120,16 +152,39 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
             "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
 
 
-def _open_inputs(topology, trajectory, model, select, format, topology_format, dt) -> _Inputs:
+def _check_options(start, stop, step, frames_per_task, atoms_per_chunk, cluster) -> None:
+    """Refuse impossible options before anything is opened or written."""
+    checks = [("start", start, None), ("stop", stop, None), ("step", step, 1), ("frames-per-task", frames_per_task, 1),
+              ("atoms-per-chunk", atoms_per_chunk, 1)]
+    cluster = dict(cluster or {})
+    checks += [("workers", cluster.get("n_workers"), 1), ("jobs", cluster.get("jobs"), 1)]
+    for name, value, low in checks:
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InputError(f"--{name} must be an integer, got {value!r}")
+        if low is not None and value < low:
+            raise InputError(f"--{name} must be at least {low}, got {value}")
+
+
+def _input_files(topology, trajectory) -> list[str]:
+    """Absolute paths of the inputs, made on the client: workers may run in another directory."""
+    return [os.path.abspath(os.path.expanduser(str(p))) for p in [topology, *_paths(trajectory)]]
+
+
+def _open_inputs(topology, trajectory, model, select, format, topology_format, dt, names=None,
+                 model_digest=None) -> _Inputs:
     from lessdask.frame import check_species
     from lessdask.model import load_model
+    from lessdask.model.validation import check_model_features
     from lessdask.trajectory import open_universe, select_atoms, species_of, truncated_frame
 
     u = open_universe(topology, trajectory, format=format, topology_format=topology_format, dt=dt)
-    files = " + ".join([str(topology), *_paths(trajectory)])
+    files = names or " + ".join([str(topology), *_paths(trajectory)])
     atoms = select_atoms(u, select, files)
     species = species_of(u.atoms)
-    mdl = load_model(model)
+    mdl = load_model(model, expected_digest=model_digest)
+    check_model_features(mdl)
     check_species(species, mdl, files)
     return _Inputs(u, files, atoms, species, truncated_frame(u), mdl)
 
@@ -138,16 +193,33 @@ def _paths(trajectory) -> list[str]:
     return [str(t) for t in (trajectory if isinstance(trajectory, (list, tuple)) else [trajectory])]
 
 
-def _provenance(inputs, topology, trajectory, model, start, stop, step, select, pbc, other) -> dict:
+def _time_step(universe) -> float | None:
+    """Picoseconds between steps as the reader sees them (None if it has no idea)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dt = float(universe.trajectory.dt)
+    except Exception:  # noqa: BLE001 - readers without a time step raise various errors
+        return None
+    return dt if math.isfinite(dt) else None
+
+
+def _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id) -> dict:
+    from lessdask.store import file_fingerprint
+
     mdl = inputs.model
     attrs = {
-        "title": "lessdask structure classification",
         "lessdask_version": __version__,
+        "run_id": run_id,
         "model_digest": mdl.digest_,
         "model_source": str(model),
         "classes": list(map(str, mdl.classes_)),
         "feature_settings": json.dumps(mdl.feature_settings_.to_dict()),
-        "inputs": [str(Path(p).resolve()) for p in [topology, *_paths(trajectory)]],
+        "inputs": [str(Path(p).resolve()) for p in files],
+        "input_files": [file_fingerprint(p) for p in files],
+        "time_step": _time_step(inputs.universe),
         "frame_selection": json.dumps({"start": start, "stop": stop, "step": step}),
         "selection": select or "all",
         "pbc": bool(pbc),
@@ -159,18 +231,55 @@ def _provenance(inputs, topology, trajectory, model, start, stop, step, select, 
     return attrs
 
 
-def _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_task, atoms_per_chunk,
-                save_features, save_positions, n_workers):
-    """The plan of tasks, and the store's layout: a new store's, or the interrupted run's."""
+@contextlib.contextmanager
+def _cluster_errors():
+    """Connection errors Dask raises as programming errors, turned into a ClusterError saying what to do."""
+    try:
+        yield
+    except TypeError as exc:
+        if "TLS" not in str(exc) and "ssl_context" not in str(exc):
+            raise
+        raise ClusterError(
+            "the scheduler speaks TLS (tls://) but this client has no TLS certificates: give the cluster's CA "
+            "file and a client certificate and key in Dask's configuration (distributed.comm.tls.ca-file, "
+            "distributed.comm.tls.client.cert and .key, e.g. in ~/.config/dask/distributed.yaml or "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE=...), or use the scheduler file the cluster wrote"
+        ) from None
+
+
+def _check_workers_see(client, files) -> None:
+    """Refuse, before a store is created, inputs that a connected worker cannot read at the client's path."""
+    from lessdask.pipeline.worker import missing_files
+
+    missing = {w: m for w, m in client.run(missing_files, list(files)).items() if m}
+    if missing:
+        worker, paths = next(iter(missing.items()))
+        raise InputError(
+            f"{len(missing)} worker(s) cannot read the input at the path the client gave (e.g. worker {worker}: "
+            f"{paths[0]}); workers open the trajectory themselves: put it on a file system every worker "
+            "sees, at the same path"
+        )
+
+
+def _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task, atoms_per_chunk,
+                save_features, save_positions, n_workers, protect=()):
+    """The plan of tasks, and the store's layout: a new store's, or the interrupted run's.
+
+    Called with the store's lock held, once inputs, model and options are validated: only
+    then is a store to ``--overwrite`` cleared.
+    """
     from lessdask import store
     from lessdask.trajectory import make_plan
 
     u, mdl = inputs.universe, inputs.model
     plan = make_plan(u.trajectory.n_frames, inputs.atoms, start, stop, step, frames_per_task, atoms_per_chunk,
                      n_workers=n_workers)
-    if resuming:
-        layout = store.resume_layout(path, attrs, plan.frames, len(plan.atoms))
+    if mode == "resume":
+        layout = store.resume_layout(path, attrs, plan.frames, len(plan.atoms), save_features=bool(save_features),
+                                     save_positions=bool(save_positions))
         return plan.rechunked(layout.frames_per_task, layout.atoms_per_chunk), layout
+    if mode == "overwrite":
+        store.clear_store(path, protect)
     layout = store.StoreLayout(plan.frames_per_task, plan.atoms_per_chunk, save_features=bool(save_features),
                                save_positions=bool(save_positions))
     store.create_store(path, frames=plan.frames, atom_ids=u.atoms.ids[inputs.atoms], classes=attrs["classes"],
@@ -178,11 +287,13 @@ def _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_tas
     return plan, layout
 
 
-def _run_rounds(client, settings, inputs, plan, path, progress) -> int:
+def _run_rounds(client, settings, inputs, plan, path, progress, lock=None) -> int:
     """Submit every unmarked task, in rounds, until all are marked; returns the submissions made.
 
     Resubmission is bounded by progress, not by a fixed number of rounds: a run gives up only
-    after :data:`MAX_STALLED_ROUNDS` rounds in a row that finished no new chunk.
+    after :data:`MAX_STALLED_ROUNDS` rounds in a row that finished no new chunk. A task that
+    meets a user error (a :class:`LessdaskError` in its receipt) stops the run at once: the
+    remaining tasks are cancelled and that one message is raised.
     """
     from lessdask import store
     from lessdask.features import species_codes
@@ -190,28 +301,37 @@ def _run_rounds(client, settings, inputs, plan, path, progress) -> int:
     # the per-atom arrays travel once per worker in the payload, never with a task (see worker.py)
     blob = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
                          "plan": plan})
+    started = time.time()
+    all_chunks = set(plan.chunks())
     submissions, stalled, round_ = 0, 0, 0
-    marked = store.completed_tasks(path)  # one directory listing per round, not one per task
+    marked = store.completed_tasks(path) & all_chunks  # one directory listing per round, not one per task
     while True:
         pending = _pending_tasks(plan, marked)
         if not pending:
             return submissions
+        if lock is not None and not lock.held():
+            raise StoreError(f"{path} is no longer locked by this run ({store.lock_owner(path)}); stopping")
         payload = client.scatter(blob, broadcast=True, hash=False)
-        futures = [client.submit(run_task, settings, payload, fb, ac, retries=2,
-                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{ac}")
-                   for fb, ac in pending]
-        errors = _wait(futures, len(pending), progress)
+        # retries only for errors that are not lessdask's (those come back in receipts, see worker.py)
+        futures = [client.submit(run_task, settings, payload, fb, g, retries=2,
+                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{g}")
+                   for fb, g in pending]
+        errors = _wait(futures, len(pending), progress, client, started)
         submissions += len(pending)
         if errors:
             raise errors[0]
-        now = store.completed_tasks(path)
+        now = store.completed_tasks(path) & all_chunks
         stalled = 0 if len(now) > len(marked) else stalled + 1
         marked = now
         round_ += 1
         if stalled >= MAX_STALLED_ROUNDS:
-            missing = plan.n_chunks - len(marked & set(plan.chunks()))
+            missing = plan.n_chunks - len(marked)
+            memory = _memory_kills(client, started)
+            if memory:
+                raise ClusterError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {memory}")
             raise StoreError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {stalled} rounds "
-                             "in a row finished none (workers kept disappearing); rerun with --resume")
+                             "in a row finished none (workers kept disappearing; see the worker logs); "
+                             "rerun with --resume")
 
 
 def _pending_tasks(plan, marked) -> list[tuple[int, int]]:
@@ -220,10 +340,10 @@ def _pending_tasks(plan, marked) -> list[tuple[int, int]]:
 
 
 def _finish(path, plan, inputs) -> None:
-    """Mark the store complete; then report an input that was cut off mid-frame."""
+    """Mark the store complete (every chunk verified); then report an input that was cut off mid-frame."""
     from lessdask import store
 
-    store.mark_complete(path)
+    store.mark_complete(path, plan.chunks())
     if inputs.truncated_at is not None:
         raise InputError(
             f"frame {inputs.truncated_at} of {inputs.files} is incomplete (the file ends in the middle of it: "
@@ -231,40 +351,98 @@ def _finish(path, plan, inputs) -> None:
         )
 
 
-def _wait(futures, total, progress):
-    """Wait for all tasks with a progress bar; return user errors sorted by frame (others re-raised).
+def _wait(futures, total, progress, client=None, started=None):
+    """Wait for the tasks with a progress bar; return the user errors met (the run then stops).
+
+    At the first receipt carrying a :class:`LessdaskError` every remaining task is cancelled;
+    the errors returned are those already received, sorted by frame. Other exceptions are
+    raised (workers that kept dying while running a task: named, with the memory limit if
+    their nannies killed them for memory).
 
     Takes the futures over: ``futures`` is emptied, and each future is dropped as soon as it
     has finished, so the scheduler releases the task and its worker forgets it (its state and
     receipt) at once instead of holding every finished task of the round until the end.
     """
     from distributed import as_completed
+    from distributed.scheduler import KilledWorker
     from tqdm.auto import tqdm
 
     remaining = {f.key: f for f in futures}
-    done = as_completed(futures)
+    done = as_completed(futures, with_results=True, raise_errors=False)
     futures.clear()
     errors = []
     bar = tqdm(total=total, unit="task", desc="classify", disable=not progress)
     try:
-        for fut in done:
+        for fut, result in done:
             remaining.pop(fut.key, None)
-            if fut.status == "cancelled":  # lost with its worker or its data; resubmitted next round
+            cancelled = fut.status == "cancelled" or _is_cancelled(result)
+            del fut
+            if cancelled:  # lost with its worker or its data; resubmitted next round
                 continue
-            exc = fut.exception()
-            if exc is None:
-                bar.update(1)
-            elif isinstance(exc, LessdaskError):
-                errors.append(exc)
-            else:
-                for f in remaining.values():
-                    f.cancel()
-                raise exc
-            del fut, exc  # the loop variable would keep the last future alive until the next one
+            if isinstance(result, dict) and isinstance(result.get("error"), LessdaskError):
+                errors.append(result["error"])
+                _cancel(client, remaining)
+                break
+            if isinstance(result, BaseException):
+                _cancel(client, remaining)
+                if isinstance(result, KilledWorker):
+                    raise ClusterError(_killed_message(result, client, started)) from None
+                raise result
+            bar.update(1)
+            del result  # the loop variable would keep the last receipt alive until the next one
     finally:
         bar.close()
     errors.sort(key=lambda e: _frame_in(str(e)))
     return errors
+
+
+def _is_cancelled(result) -> bool:
+    import asyncio
+    from concurrent.futures import CancelledError
+
+    return isinstance(result, (CancelledError, asyncio.CancelledError))
+
+
+def _cancel(client, remaining: dict) -> None:
+    """Cancel the tasks not finished yet (queued ones never start)."""
+    if remaining:
+        if client is not None:
+            client.cancel(list(remaining.values()))
+        else:
+            for f in remaining.values():
+                f.cancel()
+        remaining.clear()
+
+
+def _memory_kills(client, started) -> str:
+    """What the nannies' memory monitors did since ``started``: a sentence naming the setting, or ''."""
+    if client is None:
+        return ""
+    try:
+        events = [e for t, e in client.get_events("worker-restart-memory") if started is None or t >= started]
+        limits = {w["memory_limit"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+    except Exception:  # noqa: BLE001 - diagnostics only
+        return ""
+    if not events:
+        return ""
+    limit = max((x for x in limits if x), default=None)
+    rss = max(e.get("rss", 0) for e in events if isinstance(e, dict))
+    shown = f"{limit / 2**30:.2f} GiB" if limit else "unknown"
+    return (f"workers were killed {len(events)} time(s) by their memory limit ({shown} per worker; a worker "
+            f"reached {rss / 2**30:.2f} GiB). Give each worker more memory (fewer --workers on this machine; "
+            "'memory' in the --cluster-config profile; the dask-worker --memory-limit; "
+            "distributed.worker.memory.terminate) or make tasks smaller (--atoms-per-chunk, --frames-per-task), "
+            "then rerun with --resume")
+
+
+def _killed_message(exc, client, started) -> str:
+    memory = _memory_kills(client, started)
+    task = getattr(exc, "task", "?")
+    if memory:
+        return f"task {task} could not be computed: {memory}"
+    return (f"task {task} could not be computed: {exc.allowed_failures + 1} workers died while running it "
+            "(killed from outside, out of memory without a nanny, or crashed; see the worker logs); "
+            "rerun with --resume")
 
 
 def _frame_in(message: str) -> float:

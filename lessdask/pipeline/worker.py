@@ -1,13 +1,18 @@
-"""The worker side of a run: one (frame block, atom chunk) task, and what a worker keeps between tasks.
+"""The worker side of a run: one (frame block, chunk group) task, and what a worker keeps between tasks.
 
 Each worker unpickles the run's payload once -- the trajectory reader (its frame offsets were
 built once, on the client), the species codes and the plan -- and keeps it; it loads the model
-file once. For every task it reads its frames, classifies its chunk's atoms with
+file once. A worker may run several tasks at once (``dask worker --nthreads N``): its threads
+share the reader, so moving the reader to a frame and copying that frame's positions, box and
+time happen under the payload's lock (a reader has one current frame). For every task it reads
+its frames, classifies its chunks' atoms with
 :func:`lessdask.frame.classify_frame` (neighbours from every atom of the frame, so chunk
-borders and periodic images are seen), writes its own region of the store, then the region's
-marker, and returns a small receipt.
+borders and periodic images are seen), writes each chunk's region of the store, then the
+region's marker, and returns a small receipt. A task that meets an error the user can fix (a
+:class:`~lessdask.errors.LessdaskError`: a bad frame, a full disk) returns it in its receipt
+instead of raising it, so Dask does not retry it; the driver then stops the run.
 
-A task's arguments are only its (frame block, atom chunk) indices and the small
+A task's arguments are only its (frame block, chunk group) indices and the small
 :class:`TaskSettings`, never per-atom arrays: a worker keeps every finished task's arguments
 until the client releases the result, so per-atom arguments would make worker memory grow
 with the trajectory length.
@@ -17,18 +22,21 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from lessdask.errors import StoreError
+from lessdask.errors import InputError, LessdaskError, StoreError
 from lessdask.store import StoreLayout
 
 #: Hand freed heap back to the OS after each task.
 TRIM_MEMORY = True
 # per-process caches: the run's payload and the model are loaded once per worker, not per task
+# (guarded: the threads of a multi-threaded worker share them)
 _CACHE: dict = {}
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,29 +69,73 @@ class TaskSettings:
     other: bool = True
 
 
-def run_payload(run_id: str, payload: bytes) -> dict:
-    """The run's payload ``{"universe", "species", "plan"}``, unpickled once per worker."""
+def run_payload(run_id: str, payload: bytes, files: str = "the input") -> dict:
+    """The run's payload ``{"universe", "species", "plan", "read_lock"}``, unpickled once per worker.
+
+    Raises
+    ------
+    InputError
+        The input cannot be reopened on this worker (moved or deleted since the run began,
+        or not at the same path on this machine).
+    """
     key = ("run", run_id)
-    if key not in _CACHE:
-        # one trajectory per worker at a time: a long-lived worker serving run after run must
-        # not keep every earlier run's Universe alive
-        for old in [k for k in _CACHE if k[0] == "run"]:
-            del _CACHE[old]
-        _CACHE[key] = pickle.loads(payload)  # made by this run's client, never read from disk
-    return _CACHE[key]
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            # one trajectory per worker at a time: a long-lived worker serving run after run must
+            # not keep every earlier run's Universe alive
+            for old in [k for k in _CACHE if k[0] == "run"]:
+                del _CACHE[old]
+            try:
+                run = pickle.loads(payload)  # made by this run's client, never read from disk
+            except OSError as exc:  # the pickled reader reopens the file
+                raise InputError(
+                    f"worker {_worker_address()} cannot reopen {files} ({exc.strerror or exc}: "
+                    f"{getattr(exc, 'filename', None) or ''}); the input must stay at the same path, visible "
+                    "to every worker, until the run ends: restore it and rerun with --resume"
+                ) from None
+            run["read_lock"] = threading.Lock()
+            _CACHE[key] = run
+        return _CACHE[key]
+
+
+def missing_files(paths) -> list[str]:
+    """The paths this worker cannot read (run on every worker before a store is created)."""
+    return [p for p in paths if not (os.path.isfile(p) and os.access(p, os.R_OK))]
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ValueError, ImportError):
+        return "(not in a worker)"
 
 
 def worker_model(path: str, digest: str):
     """The model file loaded once per worker, refused if its digest changed since the run began."""
     key = ("model", digest)
-    if key not in _CACHE:
-        from lessdask.model import load_model
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            from lessdask.model import load_model
 
-        model = load_model(path)
-        if model.digest_ != digest:
-            raise StoreError(f"model file {path} changed while the run was going (digest mismatch)")
-        _CACHE[key] = model
-    return _CACHE[key]
+            model = load_model(path)
+            if model.digest_ != digest:
+                raise StoreError(f"model file {path} changed while the run was going (digest mismatch)")
+            _CACHE[key] = model
+        return _CACHE[key]
+
+
+def read_task_frame(run: dict, frame: int, pbc: bool, files: str):
+    """Positions, box and time of one frame, read under the payload's lock (threads share the reader).
+
+    The arrays returned are this call's own copies: the reader's buffers change with its next frame.
+    """
+    from lessdask.trajectory import read_frame
+
+    with run["read_lock"]:
+        pos, box, t = read_frame(run["universe"], frame, pbc=pbc, where=files)
+        return np.array(pos, copy=True), (None if box is None else np.array(box, np.float64, copy=True)), float(t)
 
 
 def _one_thread_per_worker():
@@ -107,17 +159,24 @@ def run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> d
     is written as soon as its frames are done (at once for one-frame blocks), so per-atom
     results in memory are bounded by the chunk times the block's frames.
 
-    Returns a receipt (a small dict); no per-atom data goes back to the client.
+    Returns a receipt (a small dict); no per-atom data goes back to the client. An error the
+    user can fix is returned as the receipt's ``error`` (not raised: Dask would retry it).
     """
+    try:
+        return _run_task(settings, payload, frame_block, group)
+    except LessdaskError as exc:
+        return {"frame_block": frame_block, "group": group, "error": exc}
+
+
+def _run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> dict:
     from lessdask.features.engine import FrameFeatures
     from lessdask.frame import classify_frame
     from lessdask.store import chunk_done, write_region
-    from lessdask.trajectory import read_frame
 
     t0 = time.perf_counter()
     _one_thread_per_worker()
-    run = run_payload(settings.run_id, payload)
-    u, plan, codes = run["universe"], run["plan"], run["species"]
+    run = run_payload(settings.run_id, payload, settings.files)
+    plan, codes = run["plan"], run["species"]
     model = worker_model(settings.model_path, settings.model_digest)
     layout = settings.layout
     frames = plan.task_frames(frame_block)
@@ -127,7 +186,7 @@ def run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> d
                                 model.feature_settings_.n_features, layout) for ac in chunks}
     times, dims = np.empty(n_f), np.empty((n_f, 6))
     for i, frame in enumerate(frames if chunks else []):
-        pos, box, times[i] = read_frame(u, frame, pbc=settings.pbc, where=settings.files)
+        pos, box, times[i] = read_task_frame(run, frame, settings.pbc, settings.files)
         dims[i] = box if box is not None else np.zeros(6)
         where = f"frame {frame} of {settings.files}"
         shared = FrameFeatures(pos, box, codes, settings=model.feature_settings_, where=where)
@@ -139,7 +198,7 @@ def run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> d
             if i == n_f - 1:  # the chunk's frames are all done: write it and let it go
                 res = results.pop(ac)
                 write_region(settings.store, layout, frame_block, ac, res.labels, res.probabilities,
-                             res.features, res.positions, times, dims)
+                             res.features, res.positions, times, dims, run_id=settings.run_id)
         del shared
     receipt = {"frame_block": frame_block, "group": group, "chunks": len(chunks), "frames": n_f,
                "atoms": int(sum(len(plan.task_atoms(ac)) for ac in chunks)),
