@@ -2,17 +2,23 @@
 submit tasks in rounds until every chunk is marked, and finish.
 
 The completion markers in the store are the truth: a round ends when every task has finished,
-failed or been lost (workers retiring on a batch ``--lifetime`` take the broadcast trajectory
-with them); what is still unmarked is submitted again, and the store is marked complete only
-when every chunk is there.
+failed or been lost (with a worker whose batch job ended); what is still unmarked is submitted
+again, and the store is marked complete only when every chunk is there. The plan is made once
+workers have joined (waiting for them is part of the run); SIGTERM and SIGINT stop a run
+cleanly, keeping what is written for ``--resume``.
 """
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import json
 import math
 import pickle
 import re
+import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from lessdask import __version__
-from lessdask.errors import InputError, LessdaskError, StoreError
-from lessdask.pipeline.worker import TaskSettings, run_task
+from lessdask.errors import ClusterError, InputError, Interrupted, LessdaskError, StoreError
+from lessdask.pipeline.worker import PayloadFile, TaskSettings, run_task
 
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
 MAX_STALLED_ROUNDS = 3
+#: Folder inside the store holding the running run's payload file (removed when the run ends).
+PAYLOAD_FOLDER = ".lessdask_payload"
 
 
 @dataclass
@@ -80,42 +88,153 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         :mod:`lessdask.model.envelope`), as PTM and CNA do. False: every atom gets its most
         probable class. Probabilities are stored either way.
     client : distributed.Client, optional
-        Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.get_client`).
+        Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.open_cluster`).
     cluster : dict, optional
-        Keyword arguments of :func:`lessdask.cluster.get_client`.
+        Keyword arguments of :func:`lessdask.cluster.open_cluster` (``scheduler``, ``cluster``,
+        ``cluster_config``, ``jobs``, ``wait_workers``, ...).
     progress : bool
         Show a progress bar.
 
     Returns
     -------
     dict
-        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second.
+        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second,
+        the workers the plan was sized for, and (dask-jobqueue) the ids of the batch jobs used.
+
+    Raises
+    ------
+    lessdask.errors.LessdaskError
+        Bad input (:class:`~lessdask.errors.InputError`), a store that cannot be written, a
+        cluster that cannot give workers (:class:`~lessdask.errors.ClusterError`, with the
+        batch system's reason).
+    lessdask.errors.Interrupted
+        SIGTERM or SIGINT: the cluster is closed, finished chunks are kept, and the message
+        says how to finish with ``resume=True``.
     """
     from lessdask import store
-    from lessdask.cluster import get_client
 
     t0 = time.perf_counter()
     path = Path(output)
     resuming = store.check_output(path, resume, overwrite)
     inputs = _open_inputs(topology, trajectory, model, select, format, topology_format, dt)
     attrs = _provenance(inputs, topology, trajectory, model, start, stop, step, select, pbc, other)
-    with get_client(client=client, quiet=not progress, **dict(cluster or {})) as c:
-        n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
+    with _StopOnSignals(path) as stopper, _open_session(client, cluster, progress, stopper) as (c, session):
+        n_workers = session.wait_for_workers()  # the plan is sized for the workers the run will have
         plan, layout = _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_task,
                                    atoms_per_chunk, save_features, save_positions, n_workers)
+        stopper.plan = plan
         skipped = store.completed_tasks(path) if resuming else set()
         todo = [t for t in plan.tasks() if t not in skipped]
-        settings = TaskSettings(run_id=uuid.uuid4().hex, files=inputs.files, store=str(path.resolve()),
+        run_id = uuid.uuid4().hex
+        settings = TaskSettings(run_id=run_id, files=inputs.files, store=str(path.resolve()),
                                 model_path=str(Path(inputs.model.source_).resolve()),
                                 model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
                                 other=attrs["other"])
-        submissions = _run_rounds(c, settings, inputs, plan, path, progress)
+        with _payload_file(path, run_id, inputs, plan) as payload, session.keep_workers(stopper.dead_end):
+            submissions = _run_rounds(c, settings, payload, plan, path, progress)
+        batch_jobs = session.batch_jobs
     _finish(path, plan, inputs)
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
-    return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-            "tasks_run": len(todo), "task_submissions": submissions, "tasks_skipped": len(skipped),
-            "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
+    summary = {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
+               "tasks_run": len(todo), "task_submissions": submissions, "tasks_skipped": len(skipped),
+               "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1),
+               "workers": n_workers}
+    if batch_jobs:
+        summary["batch_jobs"] = batch_jobs
+    return summary
+
+
+class _StopOnSignals:
+    """SIGTERM and SIGINT stop a run cleanly: the cluster is closed, what is written is kept, and
+    :class:`~lessdask.errors.Interrupted` says how to finish (exit code 143 or 130 from the CLI).
+
+    SIGTERM is what a batch system sends at the walltime or on ``scancel``; SIGINT is Ctrl-C.
+    Handlers are installed only in the main thread (Python allows no other); a second signal
+    while the run is closing is ignored so that the cluster's jobs are still cancelled. The
+    worker watch (:meth:`lessdask.cluster.ClusterSession.keep_workers`) stops the run the same
+    way when it meets a dead end, and its :class:`~lessdask.errors.ClusterError` is raised.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, path: Path):
+        self.path, self.plan, self.session = path, None, None
+        self.stopping = False
+        self._previous: dict = {}
+        self.installed = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.installed:
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        if isinstance(exc, Interrupted) and not str(exc):
+            raise Interrupted(exc.signum, self.message(exc.signum)) from None
+        if exc is not None and self.session is not None and self.session.error is not None \
+                and not isinstance(exc, ClusterError):
+            raise self.session.error from None  # the dead end that stopped the run, not its echo
+        return False
+
+    def _handle(self, signum, frame):
+        if self.stopping:
+            return  # already closing the cluster: let it finish
+        self.stopping = True
+        if self.session is not None and self.session.error is not None:
+            raise self.session.error
+        raise Interrupted(signum)
+
+    def dead_end(self) -> None:
+        """Called from the worker watch thread: stop the main thread with the session's error."""
+        if self.installed:
+            _thread.interrupt_main(signal.SIGINT)  # runs _handle in the main thread
+        elif self.session is not None:
+            self.session.client.close()  # the run's next call into the client fails; __exit__ raises the error
+
+    def message(self, signum: int) -> str:
+        from lessdask import store
+
+        name = signal.Signals(signum).name
+        if self.plan is None:
+            return f"stopped by {name} before anything was written to {self.path}; rerun the same command"
+        done = len(store.completed_tasks(self.path) & set(self.plan.tasks()))
+        return (f"stopped by {name}: {done} of {self.plan.n_tasks} chunks are written to {self.path} and kept; "
+                "finish with the same command and --resume (Python: classify(..., resume=True))")
+
+
+@contextlib.contextmanager
+def _open_session(client, cluster, progress, stopper):
+    """The client and :class:`~lessdask.cluster.ClusterSession` of a run (see :func:`lessdask.cluster.open_cluster`)."""
+    from lessdask.cluster import open_cluster
+
+    with open_cluster(client=client, quiet=not progress, **dict(cluster or {})) as session:
+        stopper.session = session
+        yield session.client, session
+
+
+@contextlib.contextmanager
+def _payload_file(path: Path, run_id: str, inputs, plan):
+    """The run's payload in a signed file beside the store, read by every worker from the shared path.
+
+    Per-atom arrays (species codes, the plan's atoms) and the trajectory reader with its frame
+    offsets travel in it once per worker, never with a task, and it does not die with a worker
+    (a broadcast copy held by the workers did, ending rounds on batch systems).
+    """
+    from lessdask.features import species_codes
+
+    folder = path / PAYLOAD_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)  # a killed run's; one run per store at a time
+    folder.mkdir(mode=0o700)
+    data = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
+                         "plan": plan})
+    try:
+        yield PayloadFile.write(folder / f"{run_id}.pickle", data)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _open_inputs(topology, trajectory, model, select, format, topology_format, dt) -> _Inputs:
@@ -176,25 +295,21 @@ def _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_tas
     return plan, layout
 
 
-def _run_rounds(client, settings, inputs, plan, path, progress) -> int:
+def _run_rounds(client, settings, payload, plan, path, progress) -> int:
     """Submit every unmarked task, in rounds, until all are marked; returns the submissions made.
 
     Resubmission is bounded by progress, not by a fixed number of rounds: a run gives up only
     after :data:`MAX_STALLED_ROUNDS` rounds in a row that finished no new chunk.
     """
     from lessdask import store
-    from lessdask.features import species_codes
 
-    # the per-atom arrays travel once per worker in the payload, never with a task (see worker.py)
-    blob = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
-                         "plan": plan})
+    # the per-atom arrays travel once per worker in the payload file, never with a task (see worker.py)
     submissions, stalled, round_ = 0, 0, 0
     marked = store.completed_tasks(path)  # one directory listing per round, not one per task
     while True:
         pending = [t for t in plan.tasks() if t not in marked]
         if not pending:
             return submissions
-        payload = client.scatter(blob, broadcast=True, hash=False)
         futures = [client.submit(run_task, settings, payload, fb, ac, retries=2,
                                  key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{ac}")
                    for fb, ac in pending]
