@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -356,9 +357,20 @@ def _slurm_test_only(script: str) -> None:
     if r.returncode:
         header = " ".join(ln.split(None, 1)[1] for ln in script.splitlines() if ln.startswith("#SBATCH"))
         reason = " ".join((r.stderr or r.stdout).split())
-        raise ClusterError(f"SLURM refuses the worker job ({header}): {reason}. Change the cluster profile "
-                           "(partition 'queue', 'account', 'cores', 'memory', 'walltime'; 'sinfo -s' lists "
-                           "partitions and 'sinfo -N -l' what the nodes have)")
+        nodes = _slurm_unavailable_nodes()
+        raise ClusterError(f"SLURM refuses the worker job ({header}): {reason}"
+                           + (f"; nodes out of service: {nodes} (ask the administrators)" if nodes else "")
+                           + ". Change the cluster profile (partition 'queue', 'account', 'cores', 'memory', "
+                           "'walltime'; 'sinfo -s' lists partitions and 'sinfo -N -l' what the nodes have)")
+
+
+def _slurm_unavailable_nodes() -> str:
+    """SLURM's word on nodes that are drained, down or failing (``sinfo -R``), or ''."""
+    try:
+        r = subprocess.run(["sinfo", "-h", "-R", "-o", "%N (%T): %E"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return "; ".join(ln.strip() for ln in r.stdout.splitlines() if ln.strip())[:500]
 
 
 # --------------------------------------------------------------------------- batch jobs
@@ -593,6 +605,9 @@ class ClusterSession:
             pending = self._jobs.pending() if self._jobs is not None else ""
             if self._jobs is not None:
                 dead_end = self._jobs.unschedulable(now, min(self.unschedulable_timeout, self.wait_workers))
+                if dead_end and self._jobs.kind == "slurm":
+                    nodes = _slurm_unavailable_nodes()
+                    dead_end += f"; nodes out of service: {nodes}" if nodes else ""
                 if dead_end:
                     raise ClusterError(f"no worker can start: {dead_end} (waited {_hms(waited)}). Ask the "
                                        "cluster's administrators, or change the cluster profile")
@@ -684,8 +699,30 @@ def _embedded_cluster(n_workers: int | None):
     except ImportError:  # pragma: no cover - cryptography is a declared dependency
         raise ClusterError("the embedded cluster needs the 'cryptography' package for TLS; pip install "
                            "cryptography") from None
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tls://",
-                        security=security, dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL), n
+    with _children_ignore_sigint():
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               protocol="tls://", security=security, dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.CRITICAL)
+    return cluster, n
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Worker processes started in this block ignore SIGINT.
+
+    Ctrl-C reaches every process of the terminal's process group: the client stops the run and
+    closes its workers, which would otherwise each print a KeyboardInterrupt traceback. An
+    ignored signal stays ignored in a spawned child (Python installs its own SIGINT handler
+    only where the signal is at its default).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _connect(scheduler, scheduler_file):
