@@ -98,8 +98,9 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     Returns
     -------
     dict
-        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second,
-        the workers the plan was sized for, and (dask-jobqueue) the ids of the batch jobs used.
+        Summary: output path, frames, atoms, chunks of the store and those already done (resume),
+        tasks run and submitted, seconds, atom-frames per second, the workers the plan was sized
+        for, and (dask-jobqueue) the ids of the batch jobs used.
 
     Raises
     ------
@@ -124,7 +125,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
                                    atoms_per_chunk, save_features, save_positions, n_workers)
         stopper.plan = plan
         skipped = store.completed_tasks(path) if resuming else set()
-        todo = [t for t in plan.tasks() if t not in skipped]
+        todo = _pending_tasks(plan, skipped)
         run_id = uuid.uuid4().hex
         settings = TaskSettings(run_id=run_id, files=inputs.files, store=str(path.resolve()),
                                 model_path=str(Path(inputs.model.source_).resolve()),
@@ -137,7 +138,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     summary = {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-               "tasks_run": len(todo), "task_submissions": submissions, "tasks_skipped": len(skipped),
+               "chunks": plan.n_chunks, "chunks_skipped": len(skipped), "tasks_run": len(todo),
+               "task_submissions": submissions,
                "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1),
                "workers": n_workers}
     if batch_jobs:
@@ -201,8 +203,8 @@ class _StopOnSignals:
         name = signal.Signals(signum).name
         if self.plan is None:
             return f"stopped by {name} before anything was written to {self.path}; rerun the same command"
-        done = len(store.completed_tasks(self.path) & set(self.plan.tasks()))
-        return (f"stopped by {name}: {done} of {self.plan.n_tasks} chunks are written to {self.path} and kept; "
+        done = len(store.completed_tasks(self.path) & set(self.plan.chunks()))
+        return (f"stopped by {name}: {done} of {self.plan.n_chunks} chunks are written to {self.path} and kept; "
                 "finish with the same command and --resume (Python: classify(..., resume=True))")
 
 
@@ -307,12 +309,12 @@ def _run_rounds(client, settings, payload, plan, path, progress) -> int:
     submissions, stalled, round_ = 0, 0, 0
     marked = store.completed_tasks(path)  # one directory listing per round, not one per task
     while True:
-        pending = [t for t in plan.tasks() if t not in marked]
+        pending = _pending_tasks(plan, marked)
         if not pending:
             return submissions
-        futures = [client.submit(run_task, settings, payload, fb, ac, retries=2,
-                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{ac}")
-                   for fb, ac in pending]
+        futures = [client.submit(run_task, settings, payload, fb, g, retries=2,
+                                 key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{g}")
+                   for fb, g in pending]
         errors = _wait(futures, len(pending), progress)
         submissions += len(pending)
         if errors:
@@ -322,9 +324,14 @@ def _run_rounds(client, settings, payload, plan, path, progress) -> int:
         marked = now
         round_ += 1
         if stalled >= MAX_STALLED_ROUNDS:
-            missing = plan.n_tasks - len(marked & set(plan.tasks()))
-            raise StoreError(f"{missing} of {plan.n_tasks} chunks of {path} could not be computed: {stalled} rounds "
+            missing = plan.n_chunks - len(marked & set(plan.chunks()))
+            raise StoreError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {stalled} rounds "
                              "in a row finished none (workers kept disappearing); rerun with --resume")
+
+
+def _pending_tasks(plan, marked) -> list[tuple[int, int]]:
+    """(frame block, chunk group) of every task with a chunk not marked done."""
+    return [(fb, g) for fb, g in plan.tasks() if any((fb, ac) not in marked for ac in plan.group_chunks(g))]
 
 
 def _finish(path, plan, inputs) -> None:
