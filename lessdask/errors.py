@@ -23,3 +23,20 @@ class StoreError(LessdaskError):
 
 class ClusterError(LessdaskError):
     """A Dask scheduler or cluster that cannot be reached or started."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM; what it wrote is kept for ``--resume``.
+
+    A ``KeyboardInterrupt`` so that no ``except Exception`` on the way swallows it. The CLI
+    prints the message and exits with :attr:`exit_code` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signal number``, as a shell reports a process killed by that signal."""
+        return 128 + self.signum

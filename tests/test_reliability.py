@@ -242,9 +242,9 @@ def test_embedded_cluster_listens_on_loopback_only():
     from lessdask.cluster import get_client
 
     with get_client(n_workers=1, quiet=True) as c:
-        assert c.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert c.scheduler.address.startswith("tls://127.0.0.1:")  # and authenticated: see test_cluster.py
         assert c.dashboard_link.startswith("http://127.0.0.1:")
-        assert all(w.startswith("tcp://127.0.0.1:") for w in c.scheduler_info()["workers"])
+        assert all(w.startswith("tls://127.0.0.1:") for w in c.scheduler_info()["workers"])
 
 
 def test_workers_retiring_on_a_lifetime_lose_no_work(tmp_path, big_traj, clean_store):

@@ -41,6 +41,9 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jobs", type=_positive_int, default=None, help="with --cluster: number of batch jobs to scale to")
     g.add_argument("--workers", type=_positive_int, default=None,
                    help="embedded cluster: worker processes (default: one per core)")
+    g.add_argument("--wait-workers", type=float, default=None, metavar="SECONDS",
+                   help="how long a run may have no worker at all, queue waits included, before it fails "
+                        "(default 86400: a day); progress messages say what the batch jobs wait for")
 
 
 def _cluster_settings(args: argparse.Namespace) -> dict:
@@ -51,6 +54,7 @@ def _cluster_settings(args: argparse.Namespace) -> dict:
         "cluster_config": args.cluster_config,
         "jobs": args.jobs,
         "n_workers": args.workers,
+        "wait_workers": args.wait_workers,
     }
 
 
@@ -504,9 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     except LessdaskError as exc:
         print(f"lessdask {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"lessdask {args.command}: interrupted; rerun with --resume to finish", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # lessdask.errors.Interrupted says what was kept and how to go on
+        print(f"lessdask {args.command}: {exc or 'interrupted; rerun with --resume to finish'}", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     return int(result or 0)
 
 

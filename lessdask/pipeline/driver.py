@@ -6,20 +6,25 @@ store's lock is taken (:class:`lessdask.store.StoreLock`: one writer per store);
 a store to ``overwrite`` cleared (and only if it is a lessdask store that holds no input).
 
 The completion markers in the store are the truth: a round ends when every task has finished,
-failed or been lost (workers retiring on a batch ``--lifetime`` take the broadcast trajectory
-with them); what is still unmarked is submitted again, and the store is marked complete only
-when every chunk is there (markers checked against the chunk files). A user error met by a
-task (a :class:`~lessdask.errors.LessdaskError` in its receipt) stops the run at once.
+failed or been lost (with a worker whose batch job ended); what is still unmarked is submitted
+again, and the store is marked complete only when every chunk is there (markers checked against
+the chunk files). A user error met by a task (a :class:`~lessdask.errors.LessdaskError` in its
+receipt) stops the run at once. The plan is made once workers have joined (waiting for them is
+part of the run); SIGTERM and SIGINT stop a run cleanly, keeping what is written for ``--resume``.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import json
 import math
 import os
 import pickle
 import re
+import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,11 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from lessdask import __version__
-from lessdask.errors import ClusterError, InputError, LessdaskError, StoreError
-from lessdask.pipeline.worker import TaskSettings, run_task
+from lessdask.errors import ClusterError, InputError, Interrupted, LessdaskError, StoreError
+from lessdask.pipeline.worker import PayloadFile, TaskSettings, run_task
 
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
 MAX_STALLED_ROUNDS = 3
+#: Folder inside the store holding the running run's payload file (removed when the run ends).
+PAYLOAD_FOLDER = ".lessdask_payload"
 
 
 @dataclass
@@ -90,9 +97,10 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         :mod:`lessdask.model.envelope`), as PTM and CNA do. False: every atom gets its most
         probable class. Probabilities are stored either way.
     client : distributed.Client, optional
-        Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.get_client`).
+        Use this client; otherwise one is made from ``cluster`` (see :func:`lessdask.cluster.open_cluster`).
     cluster : dict, optional
-        Keyword arguments of :func:`lessdask.cluster.get_client`.
+        Keyword arguments of :func:`lessdask.cluster.open_cluster` (``scheduler``, ``cluster``,
+        ``cluster_config``, ``jobs``, ``wait_workers``, ...).
     progress : bool
         Show a progress bar.
     model_digest : str, optional
@@ -103,7 +111,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     -------
     dict
         Summary: output path, frames, atoms, chunks of the store and those already done (resume),
-        tasks run and submitted, seconds, atom-frames per second, workers.
+        tasks run and submitted, seconds, atom-frames per second, the workers the plan was sized
+        for, and (dask-jobqueue) the ids of the batch jobs used.
 
     Raises
     ------
@@ -115,10 +124,13 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         An output that may not be written or replaced, another run writing it, a resume that
         would change results, or a store that cannot be written.
     lessdask.errors.ClusterError
-        A cluster that cannot be reached, or workers killed by their memory limit.
+        A cluster that cannot be reached or give workers (with the batch system's reason), or
+        workers killed by their memory limit.
+    lessdask.errors.Interrupted
+        SIGTERM or SIGINT: the cluster is closed, finished chunks are kept, and the message
+        says how to finish with ``resume=True``.
     """
     from lessdask import store
-    from lessdask.cluster import get_client
 
     t0 = time.perf_counter()
     _check_options(start, stop, step, frames_per_task, atoms_per_chunk, cluster)
@@ -131,25 +143,125 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     run_id = uuid.uuid4().hex
     attrs = _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id)
     with store.StoreLock(path, run_id) as lock:
-        with _cluster_errors(), get_client(client=client, quiet=not progress, **dict(cluster or {})) as c:
-            n_workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
+        with _StopOnSignals(path) as stopper, _cluster_errors(), \
+                _open_session(client, cluster, progress, stopper) as (c, session):
+            n_workers = session.wait_for_workers()  # the plan is sized for the workers the run will have
             _check_workers_see(c, files)
             plan, layout = _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task,
                                        atoms_per_chunk, save_features, save_positions, n_workers, protect)
+            stopper.plan = plan
             skipped = store.completed_tasks(path) & set(plan.chunks()) if mode == "resume" else set()
             todo = _pending_tasks(plan, skipped)
             settings = TaskSettings(run_id=run_id, files=inputs.files, store=str(path.resolve()),
                                     model_path=str(Path(inputs.model.source_).resolve()),
                                     model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
                                     other=attrs["other"])
-            submissions = _run_rounds(c, settings, inputs, plan, path, progress, lock)
+            with _payload_file(path, run_id, inputs, plan) as payload, session.keep_workers(stopper.dead_end):
+                submissions = _run_rounds(c, settings, payload, plan, path, progress, lock)
+            batch_jobs = session.batch_jobs
         _finish(path, plan, inputs)
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
-    return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-            "chunks": plan.n_chunks, "chunks_skipped": len(skipped), "tasks_run": len(todo),
-            "task_submissions": submissions,
-            "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
+    summary = {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
+               "chunks": plan.n_chunks, "chunks_skipped": len(skipped), "tasks_run": len(todo),
+               "task_submissions": submissions,
+               "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1),
+               "workers": n_workers}
+    if batch_jobs:
+        summary["batch_jobs"] = batch_jobs
+    return summary
+
+
+class _StopOnSignals:
+    """SIGTERM and SIGINT stop a run cleanly: the cluster is closed, what is written is kept, and
+    :class:`~lessdask.errors.Interrupted` says how to finish (exit code 143 or 130 from the CLI).
+
+    SIGTERM is what a batch system sends at the walltime or on ``scancel``; SIGINT is Ctrl-C.
+    Handlers are installed only in the main thread (Python allows no other); a second signal
+    while the run is closing is ignored so that the cluster's jobs are still cancelled. The
+    worker watch (:meth:`lessdask.cluster.ClusterSession.keep_workers`) stops the run the same
+    way when it meets a dead end, and its :class:`~lessdask.errors.ClusterError` is raised.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, path: Path):
+        self.path, self.plan, self.session = path, None, None
+        self.stopping = False
+        self._previous: dict = {}
+        self.installed = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.installed:
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        if isinstance(exc, Interrupted) and not str(exc):
+            raise Interrupted(exc.signum, self.message(exc.signum)) from None
+        if exc is not None and self.session is not None and self.session.error is not None \
+                and not isinstance(exc, ClusterError):
+            raise self.session.error from None  # the dead end that stopped the run, not its echo
+        return False
+
+    def _handle(self, signum, frame):
+        if self.stopping:
+            return  # already closing the cluster: let it finish
+        self.stopping = True
+        if self.session is not None and self.session.error is not None:
+            raise self.session.error
+        raise Interrupted(signum)
+
+    def dead_end(self) -> None:
+        """Called from the worker watch thread: stop the main thread with the session's error."""
+        if self.installed:
+            _thread.interrupt_main(signal.SIGINT)  # runs _handle in the main thread
+        elif self.session is not None:
+            self.session.client.close()  # the run's next call into the client fails; __exit__ raises the error
+
+    def message(self, signum: int) -> str:
+        from lessdask import store
+
+        name = signal.Signals(signum).name
+        if self.plan is None:
+            return f"stopped by {name} before anything was written to {self.path}; rerun the same command"
+        done = len(store.completed_tasks(self.path) & set(self.plan.chunks()))
+        return (f"stopped by {name}: {done} of {self.plan.n_chunks} chunks are written to {self.path} and kept; "
+                "finish with the same command and --resume (Python: classify(..., resume=True))")
+
+
+@contextlib.contextmanager
+def _open_session(client, cluster, progress, stopper):
+    """The client and :class:`~lessdask.cluster.ClusterSession` of a run (see :func:`lessdask.cluster.open_cluster`)."""
+    from lessdask.cluster import open_cluster
+
+    with open_cluster(client=client, quiet=not progress, **dict(cluster or {})) as session:
+        stopper.session = session
+        yield session.client, session
+
+
+@contextlib.contextmanager
+def _payload_file(path: Path, run_id: str, inputs, plan):
+    """The run's payload in a signed file beside the store, read by every worker from the shared path.
+
+    Per-atom arrays (species codes, the plan's atoms) and the trajectory reader with its frame
+    offsets travel in it once per worker, never with a task, and it does not die with a worker
+    (a broadcast copy held by the workers did, ending rounds on batch systems).
+    """
+    from lessdask.features import species_codes
+
+    folder = path / PAYLOAD_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)  # a killed run's; one run per store at a time
+    folder.mkdir(mode=0o700)
+    data = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
+                         "plan": plan})
+    try:
+        yield PayloadFile.write(folder / f"{run_id}.pickle", data)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_options(start, stop, step, frames_per_task, atoms_per_chunk, cluster) -> None:
@@ -287,7 +399,7 @@ def _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task, a
     return plan, layout
 
 
-def _run_rounds(client, settings, inputs, plan, path, progress, lock=None) -> int:
+def _run_rounds(client, settings, payload, plan, path, progress, lock=None) -> int:
     """Submit every unmarked task, in rounds, until all are marked; returns the submissions made.
 
     Resubmission is bounded by progress, not by a fixed number of rounds: a run gives up only
@@ -296,11 +408,8 @@ def _run_rounds(client, settings, inputs, plan, path, progress, lock=None) -> in
     remaining tasks are cancelled and that one message is raised.
     """
     from lessdask import store
-    from lessdask.features import species_codes
 
-    # the per-atom arrays travel once per worker in the payload, never with a task (see worker.py)
-    blob = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
-                         "plan": plan})
+    # the per-atom arrays travel once per worker in the payload file, never with a task (see worker.py)
     started = time.time()
     all_chunks = set(plan.chunks())
     submissions, stalled, round_ = 0, 0, 0
@@ -311,7 +420,6 @@ def _run_rounds(client, settings, inputs, plan, path, progress, lock=None) -> in
             return submissions
         if lock is not None and not lock.held():
             raise StoreError(f"{path} is no longer locked by this run ({store.lock_owner(path)}); stopping")
-        payload = client.scatter(blob, broadcast=True, hash=False)
         # retries only for errors that are not lessdask's (those come back in receipts, see worker.py)
         futures = [client.submit(run_task, settings, payload, fb, g, retries=2,
                                  key=f"lessdask-{settings.run_id[:8]}-{round_}-{fb}-{g}")

@@ -69,14 +69,64 @@ class TaskSettings:
     other: bool = True
 
 
-def run_payload(run_id: str, payload: bytes, files: str = "the input") -> dict:
+@dataclass(frozen=True)
+class PayloadFile:
+    """Where a run's payload lives on the shared file system, and the key that proves it is ours.
+
+    The client writes the payload (the pickled trajectory reader with its frame offsets, the
+    species codes, the plan) once, next to the store; every worker reads it from there the
+    first time it needs it, so nothing a task needs dies with another worker. The file is
+    signed with a key made for this run (HMAC-SHA256) that travels only with the tasks: a file
+    changed or planted by anyone else is refused before it is unpickled.
+    """
+
+    path: str
+    key: bytes
+    digest: str
+
+    @classmethod
+    def write(cls, path, data: bytes) -> PayloadFile:
+        """Write ``data`` to ``path`` (readable by its owner only) and sign it with a new key."""
+        import hashlib
+        import hmac
+        import secrets
+
+        key = secrets.token_bytes(32)
+        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return cls(str(path), key, hmac.new(key, data, hashlib.sha256).hexdigest())
+
+    def read(self) -> bytes:
+        """The payload, refused unless it is the file this run's client wrote."""
+        import hashlib
+        import hmac
+
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise StoreError(f"cannot read the run's payload {self.path} ({exc.strerror}): it must be on a file "
+                             "system every worker sees, next to the store; rerun with --resume") from None
+        if not hmac.compare_digest(hmac.new(self.key, data, hashlib.sha256).hexdigest(), self.digest):
+            raise StoreError(f"the run's payload {self.path} was changed by someone else; refusing to read it")
+        return data
+
+
+def run_payload(run_id: str, payload, files: str = "the input") -> dict:
     """The run's payload ``{"universe", "species", "plan", "read_lock"}``, unpickled once per worker.
+
+    ``payload`` is the pickled bytes or a :class:`PayloadFile` (read from the shared path).
 
     Raises
     ------
     InputError
         The input cannot be reopened on this worker (moved or deleted since the run began,
         or not at the same path on this machine).
+    StoreError
+        The payload file cannot be read or is not the one this run's client wrote.
     """
     key = ("run", run_id)
     with _CACHE_LOCK:
@@ -85,8 +135,9 @@ def run_payload(run_id: str, payload: bytes, files: str = "the input") -> dict:
             # not keep every earlier run's Universe alive
             for old in [k for k in _CACHE if k[0] == "run"]:
                 del _CACHE[old]
+            data = payload.read() if isinstance(payload, PayloadFile) else payload
             try:
-                run = pickle.loads(payload)  # made by this run's client, never read from disk
+                run = pickle.loads(data)  # made by this run's client (signature checked), never anyone else's
             except OSError as exc:  # the pickled reader reopens the file
                 raise InputError(
                     f"worker {_worker_address()} cannot reopen {files} ({exc.strerror or exc}: "
