@@ -6,8 +6,8 @@ each hold temperature, on the frames the data set uses:
 * the bond-orientational crystalline fraction the builder itself applies before labelling a
   frame AM (:func:`lessdask.reference.amorphous.crystalline_fraction`, ten Wolde-Frenkel q6);
 * OVITO's polyhedral template matching (all structure types; ICO is reported apart, it is an
-  amorphous motif) and its diamond identification, when OVITO is installed
-  (``pip install ovito``);
+  amorphous motif) and its diamond identification, over all atoms and over each species'
+  sublattice, when OVITO is installed (``pip install ovito``);
 * the labels of a LESS model given with ``--model`` (the default model trained before the
   glasses were added, so it has never seen a glass): the share of atoms it calls a crystal class;
 
@@ -17,7 +17,7 @@ same measures for the crystals, for scale.
 
 Run from the repository root::
 
-    python jobs/glass_check.py CACHE [--model OLD.lessmodel] [--out docs/reference]
+    python jobs/glass_check.py CACHE [--model OLD.lessmodel] [--out docs/reference] [--attempt NaCl CsCl]
 """
 
 from __future__ import annotations
@@ -29,18 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from lessdask.reference.amorphous import crystalline_fraction, largest_crystal_cluster, radial_distribution
-from lessdask.reference.dataset import ALL_STRUCTURES, GLASS_FRAMES, _runs
+from lessdask.reference.dataset import ALL_STRUCTURES, GLASS_FRAMES, NOT_VITRIFIED, _run_md_cached, _runs, glass_runs
 from lessdask.reference.md import material
 
 
-def _ptm(pos, dims):
-    """Shares of PTM crystalline (fcc, hcp, bcc, sc, diamonds, graphene) and icosahedral atoms."""
-    try:
-        from ovito.data import DataCollection, Particles, SimulationCell
-        from ovito.modifiers import IdentifyDiamondModifier, PolyhedralTemplateMatchingModifier
-        from ovito.pipeline import Pipeline, StaticSource
-    except ImportError:
-        return None
+def _ptm_types(pos, dims):
+    from ovito.data import DataCollection, Particles, SimulationCell
+    from ovito.modifiers import IdentifyDiamondModifier, PolyhedralTemplateMatchingModifier
+    from ovito.pipeline import Pipeline, StaticSource
+
     dc = DataCollection()
     cell = SimulationCell(pbc=(True, True, True))
     cell[...] = [[dims[0], 0, 0, 0], [0, dims[1], 0, 0], [0, 0, dims[2], 0]]
@@ -56,10 +53,27 @@ def _ptm(pos, dims):
         pipe = Pipeline(source=StaticSource(data=dc))
         pipe.modifiers.append(mod)
         out[name] = np.asarray(pipe.compute().particles["Structure Type"])
-    ptm = out["ptm"]  # 0 other, 1 fcc, 2 hcp, 3 bcc, 4 ico, 5 sc, 6 cubic diamond, 7 hex diamond, 8 graphene
-    crystalline = np.isin(ptm, [1, 2, 3, 5, 6, 7, 8]) | (out["diamond"] > 0)
-    return {"ptm_crystalline": round(float(crystalline.mean()), 4),
-            "ptm_icosahedral": round(float((ptm == 4).mean()), 4)}
+    return out["ptm"], out["diamond"]
+
+
+def _ptm(pos, dims, species):
+    """Shares of PTM crystalline (fcc, hcp, bcc, sc, diamonds, graphene; over all atoms or over a
+    species' sublattice) and icosahedral atoms; None without OVITO."""
+    try:
+        import ovito  # noqa: F401
+    except ImportError:
+        return None
+    crystalline = np.zeros(len(pos), bool)
+    ico = np.zeros(len(pos), bool)
+    groups = [np.arange(len(pos))] + ([np.flatnonzero(species == s) for s in np.unique(species)]
+                                      if len(np.unique(species)) > 1 else [])
+    for g, idx in enumerate(groups):
+        # PTM: 0 other, 1 fcc, 2 hcp, 3 bcc, 4 ico, 5 sc, 6 cubic diamond, 7 hex diamond, 8 graphene
+        ptm, diamond = _ptm_types(pos[idx], dims)
+        crystalline[idx] |= np.isin(ptm, [1, 2, 3, 5, 6, 7, 8]) | (diamond > 0)
+        if g == 0:
+            ico = ptm == 4
+    return {"ptm_crystalline": round(float(crystalline.mean()), 4), "ptm_icosahedral": round(float(ico.mean()), 4)}
 
 
 def _model_crystalline(model, pos, dims, species):
@@ -77,8 +91,13 @@ def main(argv=None):
     ap.add_argument("cache", help="the reference MD cache (lessdask reference build --workdir)")
     ap.add_argument("--model", help="a LESS model to label the glasses with (default: none)")
     ap.add_argument("--out", default="docs/reference", help="where glass_check.json and glasses_gr.png go")
+    ap.add_argument("--attempt", nargs="*", default=(), metavar="STRUCTURE",
+                    help=f"first run the training quench of these materials into the cache (e.g. "
+                         f"{' '.join(NOT_VITRIFIED)}, which the data set leaves out)")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
+    for st in args.attempt:
+        _run_md_cached(glass_runs(st)[0], str(cache))
     model = None
     if args.model:
         from lessdask.model import load_model
@@ -86,51 +105,53 @@ def main(argv=None):
         model = load_model(args.model)
     result = {"model": args.model, "runs": {}}
     gr = {}
-    for st in ALL_STRUCTURES:
-        for run in _runs(st):
-            f = cache / f"{run['name']}.npz"
-            if not f.exists():
-                continue
-            with np.load(f) as z:
-                data = {k: z[k] for k in z.files}
-            names = list(data["species_names"].astype(str))
-            species = np.asarray(names)[data["species"]]
-            if run["kind"] == "glass":
-                holds = data["hold_temperature"]
-                picks = [(t, int(k)) for t in run["temperatures"]
-                         for k in np.flatnonzero(np.isclose(holds, t))[list(GLASS_FRAMES[run["split"]])]]
-            elif run["kind"] == "liquid" and run["fraction"] is not None:
-                picks = [(run["temperature"], k) for k in range(0, len(data["positions"]), 4)]
-            elif run["kind"] == "crystal" and not run["name"].endswith("other-size"):
-                picks = [(run["temperature"], 0)]
+    todo = [(st, r) for st in ALL_STRUCTURES for r in _runs(st)]
+    todo += [(st, r) for st in NOT_VITRIFIED for r in glass_runs(st)[:1]]
+    for st, run in todo:
+        f = cache / f"{run['name']}.npz"
+        if not f.exists():
+            continue
+        with np.load(f) as z:
+            data = {k: z[k] for k in z.files}
+        names = list(data["species_names"].astype(str))
+        species = np.asarray(names)[data["species"]]
+        if run["kind"] == "glass":
+            holds = data["hold_temperature"]
+            picks = [(t, int(k)) for t in run["temperatures"]
+                     for k in np.flatnonzero(np.isclose(holds, t))[list(GLASS_FRAMES[run["split"]])]]
+        elif run["kind"] == "liquid" and run["fraction"] is not None:
+            picks = [(run["temperature"], k) for k in range(0, len(data["positions"]), 4)]
+        elif run["kind"] == "crystal" and not run["name"].endswith("other-size"):
+            picks = [(run["temperature"], 0)]
+        else:
+            picks = []
+        rows = []
+        for t, k in picks:
+            pos, dims = data["positions"][k], data["dimensions"][k]
+            row = {"temperature": float(t), "frame": k,
+                   "crystalline_fraction": round(crystalline_fraction(pos, dims, data["species"]), 4),
+                   "largest_crystal_cluster": largest_crystal_cluster(pos, dims, data["species"]),
+                   "atoms": len(pos)}
+            row.update(_ptm(pos, dims, data["species"]) or {})
+            if model is not None:
+                row.update(_model_crystalline(model, pos, dims, species))
+            rows.append(row)
+        if rows:
+            result["runs"][run["name"]] = {"kind": run["kind"], "material": material(st)["material"],
+                                           "frames": rows}
+            print(run["name"], json.dumps(rows[-1]))
+        if run["kind"] == "glass" and run["split"] == "train" and st not in NOT_VITRIFIED:
+            k = int(np.flatnonzero(np.isclose(data["hold_temperature"], run["temperatures"][-1]))[-1])
+            gr[st] = (run["temperatures"][-1], radial_distribution(data["positions"][k], data["dimensions"][k]))
+            liq = cache / f"{st}-liquid.npz"
+            if liq.exists():  # the liquid above Tm, else the glass's hottest hold
+                with np.load(liq) as z:
+                    ref = ("liquid", radial_distribution(z["positions"][-1], z["dimensions"][-1]))
             else:
-                picks = []
-            rows = []
-            for t, k in picks:
-                pos, dims = data["positions"][k], data["dimensions"][k]
-                row = {"temperature": float(t), "frame": k,
-                       "crystalline_fraction": round(crystalline_fraction(pos, dims), 4),
-                       "largest_crystal_cluster": largest_crystal_cluster(pos, dims), "atoms": len(pos)}
-                row.update(_ptm(pos, dims) or {})
-                if model is not None:
-                    row.update(_model_crystalline(model, pos, dims, species))
-                rows.append(row)
-            if rows:
-                result["runs"][run["name"]] = {"kind": run["kind"], "material": material(st)["material"],
-                                               "frames": rows}
-                print(run["name"], json.dumps(rows[-1]))
-            if run["kind"] == "glass" and run["split"] == "train":
-                k = int(np.flatnonzero(np.isclose(data["hold_temperature"], run["temperatures"][-1]))[-1])
-                gr[st] = (run["temperatures"][-1], radial_distribution(data["positions"][k], data["dimensions"][k]))
-                liq = cache / f"{st}-liquid.npz"
-                if liq.exists():  # the liquid above Tm, else the glass's hottest hold
-                    with np.load(liq) as z:
-                        ref = ("liquid", radial_distribution(z["positions"][-1], z["dimensions"][-1]))
-                else:
-                    k0 = int(np.flatnonzero(np.isclose(data["hold_temperature"], run["temperatures"][0]))[-1])
-                    ref = (f"{run['temperatures'][0]:g} K", radial_distribution(data["positions"][k0],
-                                                                               data["dimensions"][k0]))
-                gr[st] += ref
+                k0 = int(np.flatnonzero(np.isclose(data["hold_temperature"], run["temperatures"][0]))[-1])
+                ref = (f"{run['temperatures'][0]:g} K", radial_distribution(data["positions"][k0],
+                                                                           data["dimensions"][k0]))
+            gr[st] += ref
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "glass_check.json").write_text(json.dumps(result, indent=1))

@@ -104,7 +104,9 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
 
     Compares with a full retrain on all crystal and graphite training data: held-out
     graphite accuracy, held-out accuracy of the original classes, time and data used.
-    Writes ``time_and_data.png`` (Figure 4c) and ``graphite_fcc_interface.png`` (Figure 4b).
+    Writes ``time_and_data.png`` (Figure 4c), ``graphite_fcc_interface.png`` (Figure 4b)
+    and ``transfer.png``: graphite taught from one temperature, scored at hotter ones
+    (:func:`transfer_case`).
 
     Both are timed on the same number of threads: every LightGBM fit runs on one thread in
     both (the full retrain fits its class models one after another, ``n_jobs=None``), and
@@ -224,7 +226,23 @@ def bench_extension(figures="extension-figures", json_path=None, fraction=0.02, 
     ax.legend(markerscale=3, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
     fig.savefig(d / "graphite_fcc_interface.png", dpi=120)
-    out["figures"] = [str(d / "time_and_data.png"), str(d / "graphite_fcc_interface.png")]
+    tr = out["transfer"]
+    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    temps = sorted(tr["scored_at"], key=float)
+    ratio = [tr["scored_at"][t]["ratio"] for t in temps]
+    for key, colour, label in (("widened", "tab:green", "envelope widened (default)"),
+                               ("unwidened", "0.5", "envelope as fitted")):
+        ax.plot(ratio, [100 * tr["scored_at"][t][key]["accuracy_with_other"] for t in temps], "o-", color=colour,
+                label=label)
+    ax.axhline(98, color="k", ls=":", lw=1)
+    ax.axvline(2, color="k", ls=":", lw=1)
+    ax.set_xlabel(f"temperature / {tr['base_temperature_K']:g} K (the temperature taught)")
+    ax.set_ylabel("graphite labelled graphite (%)\n(\"other\" counted wrong)")
+    ax.set_title(f"Graphite taught from one temperature ({tr['new_samples_used']} atoms), classified hotter")
+    ax.legend(fontsize=8)
+    fig.savefig(d / "transfer.png", dpi=120)
+    out["figures"] = [str(d / "time_and_data.png"), str(d / "graphite_fcc_interface.png"), str(d / "transfer.png")]
     if json_path:
         Path(json_path).write_text(json.dumps(out, indent=2))
     return out

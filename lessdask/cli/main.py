@@ -183,9 +183,9 @@ def _add_train(sub) -> None:
         r = train_model(reference=args.reference, preset=args.preset, output=args.output, report_dir=args.report,
                         compare_base_models=args.compare_base_models, n_jobs=args.jobs,
                         envelope_quantile=args.envelope_quantile)
-        for split, res in r["splits"].items():
-            other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class)"
-                     if "other_rate" in res else "")
+        for split, res in list(r["splits"].items()) + list(r.get("subsets", {}).items()):
+            other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class), "
+                     f"{100 * res['accuracy_with_other']:.2f}% counting them wrong" if "other_rate" in res else "")
             print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms{other}")
             for c, v in res["per_class"].items():
                 if v["support"] == 0:

@@ -38,11 +38,13 @@ from lessdask.errors import InputError, LessdaskError
 from lessdask.features import FeatureSettings, box_matrix, compute_features
 
 #: Crystal temperatures as fractions of the potential's melting point; 0.7 and 0.9 are held out.
-TEMPERATURE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+TEMPERATURE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.85)
 VAL_TEMPERATURE_FRACTION = 0.7
 VAL_HOT_FRACTION = 0.9
-#: Undercooled liquid: melted, quenched to this fraction of Tm and sampled there.
+#: Undercooled liquid: melted, quenched to this fraction of Tm and sampled there; every
+#: ``UNDERCOOLED_FRAME_STEP``-th frame is used (the shipped file stays near 30 MB).
 UNDERCOOLED_FRACTION = 0.9
+UNDERCOOLED_FRAME_STEP = 2
 #: Unit-cell repeats per structure (about 400-1000 atoms) and the other size for val_config.
 CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3),
          "CuZr": 8, "Ge": 4}
@@ -58,8 +60,14 @@ EXTENSION = ("graphite",)
 #: Materials there only for their glasses (:data:`~lessdask.reference.md.GLASS_FORMERS`).
 GLASS_ONLY = ("CuZr", "Ge")
 ALL_STRUCTURES = CRYSTALS + EXTENSION + GLASS_ONLY
-#: Materials quenched to glasses (a glass hold that crystallised anyway is left out).
-GLASSES = ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2", "CuZr", "Ge")
+#: Materials quenched to glasses (a glass hold that crystallised anyway is left out): those
+#: that vitrify under their potential at ``GLASS_RATE`` (``jobs/glass_check.py``).
+GLASSES = ("fcc", "bcc", "hcp", "DC", "CuZr", "Ge")
+#: Tried and not vitrified at ``GLASS_RATE`` (``jobs/glass_check.py``): CsCl (EIM) crystallises
+#: on cooling before 0.6 Tm; NaCl (Fumi-Tosi) is amorphous at 0.6 Tm and crystallises below it;
+#: in CaF2 (rigid ions) the F sublattice freezes disordered but the Ca sublattice orders (38 %
+#: of Ca bcc-like by PTM at 0.6 Tm, 68 % at 0.1 Tm). Their quench runs stay out of the data set.
+NOT_VITRIFIED = ("NaCl", "CsCl", "CaF2")
 #: Cooling rate of the glasses (K/s); 1e13 K/s is 10 K/ps.
 GLASS_RATE = 1e13
 #: Glass holds (fractions of Tm) of the training glass and of the held-out glass (val_config:
@@ -68,8 +76,9 @@ GLASS_RATE = 1e13
 GLASS_FRACTIONS = (0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 VAL_GLASS_FRACTIONS = (0.55, 0.35, 0.15)
 GLASS_HOLD, GLASS_DUMP = 1000, 500
-#: Extra held-out glasses: (material, rate in K/s, seed) quenched ten times slower.
-SLOW_GLASSES = (("CuZr", 1e12, 79),)
+#: Extra held-out glasses: (material, rate in K/s, seed, unit cells) quenched ten times slower
+#: (432 atoms: 1.4 million steps).
+SLOW_GLASSES = (("CuZr", 1e12, 79, 6),)
 #: A glass hold whose crystalline fraction (bond-orientational order,
 #: :func:`~lessdask.reference.amorphous.crystalline_fraction`) exceeds this is not labelled AM.
 #: Quenched Au (EAM) keeps up to 5 % crystal-like atoms in scattered clusters of at most ~20
@@ -100,18 +109,32 @@ def _runs(structure: str) -> list[dict]:
                      "temperature": round(UNDERCOOLED_FRACTION * tm, 1), "fraction": UNDERCOOLED_FRACTION,
                      "cells": CELLS[structure], "seed": 53})
     if structure in GLASSES:
-        runs.append({"name": f"{structure}-glass", "structure": structure, "kind": "glass", "split": "train",
-                     "temperatures": [round(f * tm, 1) for f in GLASS_FRACTIONS], "rate": GLASS_RATE,
-                     "cells": CELLS[structure], "seed": 71})
-        runs.append({"name": f"{structure}-glass-other", "structure": structure, "kind": "glass",
-                     "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
-                     "rate": GLASS_RATE, "cells": CELLS[structure], "seed": 73})
-        for name, rate, seed in SLOW_GLASSES:
-            if name == structure:
-                tag = f"{rate:.0e}".replace("+", "")
-                runs.append({"name": f"{structure}-glass-{tag}Ks", "structure": structure, "kind": "glass",
-                             "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
-                             "rate": rate, "cells": CELLS[structure], "seed": seed})
+        runs += glass_runs(structure)
+    return runs
+
+
+def glass_runs(structure: str) -> list[dict]:
+    """The melt-quench runs of one material: the training glass, the held-out one and any slow one.
+
+    Defined for every material, so that :data:`NOT_VITRIFIED` can be tried again
+    (``python jobs/glass_check.py CACHE --attempt NaCl CsCl``); the data set uses those of
+    :data:`GLASSES`.
+    """
+    from lessdask.reference.md import material
+
+    tm = material(structure)["tm"]
+    runs = [{"name": f"{structure}-glass", "structure": structure, "kind": "glass", "split": "train",
+             "temperatures": [round(f * tm, 1) for f in GLASS_FRACTIONS], "rate": GLASS_RATE,
+             "cells": CELLS[structure], "seed": 71},
+            {"name": f"{structure}-glass-other", "structure": structure, "kind": "glass",
+             "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
+             "rate": GLASS_RATE, "cells": CELLS[structure], "seed": 73}]
+    for name, rate, seed, cells in SLOW_GLASSES:
+        if name == structure:
+            tag = f"{rate:.0e}".replace("+", "")
+            runs.append({"name": f"{structure}-glass-{tag}Ks", "structure": structure, "kind": "glass",
+                         "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
+                         "rate": rate, "cells": cells, "seed": seed})
     return runs
 
 
@@ -206,7 +229,7 @@ def _check_amorphous(run_name, k, data, check) -> bool:
     """Record the crystalline fraction of frame ``k``; True if it is amorphous enough to label AM."""
     from lessdask.reference.amorphous import crystalline_fraction
 
-    frac = crystalline_fraction(data["positions"][k], data["dimensions"][k])
+    frac = crystalline_fraction(data["positions"][k], data["dimensions"][k], data["species"])
     check.setdefault(run_name, {})[str(k)] = round(frac, 4)
     return frac <= MAX_CRYSTALLINE
 
@@ -243,7 +266,8 @@ def _configurations(structure: str, cache: dict[str, dict], check: dict) -> tupl
             continue
         new = run["kind"] == "liquid" and run["fraction"] is not None or \
             run["kind"] == "crystal" and run["fraction"] > max(f for f in TEMPERATURE_FRACTIONS[:5])
-        for k in range(n_frames):
+        step = UNDERCOOLED_FRAME_STEP if new and run["kind"] == "liquid" else 1
+        for k in range(0, n_frames, step):
             if run["kind"] == "liquid":
                 split = "val_config" if k >= n_frames - max(1, n_frames // 4) else "train"  # the last quarter
                 label = AMORPHOUS
@@ -280,7 +304,9 @@ def _configurations(structure: str, cache: dict[str, dict], check: dict) -> tupl
     # near the melting point: crystal at 0.95 Tm, the undercooled liquid (0.9 Tm) cut in as a slab
     hot = cache[f"{structure}-crystal-{HOT_INTERFACE_FRACTION:g}Tm"]
     under = cache[f"{structure}-liquid-undercooled"]
-    for k, size in ((1, 1.0), (3, OTHER_REGION_SIZE["slab"])):
+    for k, size in ((2, 1.0), (4, OTHER_REGION_SIZE["slab"])):
+        if check.get(f"{structure}-liquid-undercooled", {}).get(str(k), 1.0) > MAX_CRYSTALLINE:
+            continue  # the undercooled liquid crystallised (NaCl): no hot slab
         pos, species, label = interface_configuration(
             "slab", hot["positions"][k], hot["species"], hot["dimensions"][k],
             under["positions"][k], under["dimensions"][k], under["species"], size=size)
