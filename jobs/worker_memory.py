@@ -127,8 +127,9 @@ def on_cluster(top, traj, n_frames, workers, atoms_per_chunk, tmp) -> float:
         logs = c.run(_take_receipts)
         peaks = c.run(peak_rss_mb)
     peak = max(peaks.values())
-    print(f"\n{n_frames} frames x {summary['atoms']} atoms, {summary['tasks_run']} tasks of "
-          f"{atoms_per_chunk} atoms, {workers} workers: {dt:.0f} s; peak worker RSS {peak:.0f} MB", flush=True)
+    print(f"\n{n_frames} frames x {summary['atoms']} atoms, {summary['chunks']} chunks of "
+          f"{atoms_per_chunk} atoms in {summary['tasks_run']} tasks, {workers} workers: {dt:.0f} s; "
+          f"peak worker RSS {peak:.0f} MB", flush=True)
     for i, (addr, log) in enumerate(sorted(logs.items())):
         r = [x["worker_rss_mb"] for x in log["receipts"]]
         if not r:

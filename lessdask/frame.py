@@ -99,7 +99,7 @@ def check_species(species, model, where: str = "") -> None:
 
 
 def classify_frame(positions, box, species=None, model="default", atoms=None, other: bool = True,
-                   where: str = "") -> FrameClassification:
+                   where: str = "", shared=None) -> FrameClassification:
     """Label atoms of one frame: features, then class probabilities, then labels.
 
     Parameters
@@ -120,6 +120,10 @@ def classify_frame(positions, box, species=None, model="default", atoms=None, ot
         Label atoms outside the envelope of their most probable class -1 ("other").
     where : str
         File and frame, for error messages.
+    shared : lessdask.features.engine.FrameFeatures, optional
+        This frame's neighbour search and q_l, built once and reused for every chunk of atoms
+        (``positions``, ``box`` and ``species`` are then those it was built from): what the
+        pipeline does, so each atom's q_l is computed once per frame.
 
     Returns
     -------
@@ -133,11 +137,14 @@ def classify_frame(positions, box, species=None, model="default", atoms=None, ot
     >>> r.classes[r.labels[0]]
     'bcc'
     """
-    from lessdask.features import compute_features
+    from lessdask.features.engine import FrameFeatures
 
     mdl = resolve_model(model)
-    X, n_neighbors = compute_features(positions, box, species, settings=mdl.feature_settings_, atoms=atoms,
-                                      where=where)
+    frame = shared if shared is not None else FrameFeatures(positions, box, species, settings=mdl.feature_settings_,
+                                                            where=where)
+    if frame.settings != mdl.feature_settings_:
+        raise InputError(f"the shared frame features use {frame.settings}, the model {mdl.feature_settings_}")
+    X, n_neighbors, _ = frame.features(atoms)
     proba = mdl.predict_proba(X)
     labels = mdl.predict_labels(X, proba=proba, other=other)
     return FrameClassification(labels=labels, probabilities=np.asarray(proba, np.float32), features=X,

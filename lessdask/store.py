@@ -259,6 +259,11 @@ def completed_tasks(path: str | os.PathLike) -> set[tuple[int, int]]:
     return done
 
 
+def chunk_done(path: str | os.PathLike, frame_block: int, atom_chunk: int) -> bool:
+    """Whether a chunk's region and marker are written (what a task checks before computing it)."""
+    return (Path(path) / TASKS_DIR / f"{frame_block}-{atom_chunk}.done").exists()
+
+
 def mark_complete(path: str | os.PathLike) -> None:
     """Set ``complete: true`` and consolidate the metadata: the last write of a run.
 

@@ -300,3 +300,48 @@ def test_settings_written_before_averaging_existed_load_without_it():
     assert not s.average and s.n_features == 12
     assert FeatureSettings().n_features == 24
     assert FeatureSettings.from_dict(FeatureSettings().to_dict()) == FeatureSettings()
+
+
+# ----------------------------------------------------------------- one frame, many chunks
+
+
+def _gas_and_crystal(seed):
+    """A free fcc cluster and a few far, sparse atoms: some atoms need wider searches than others."""
+    pos, _ = lattice(FCC, 3, 3.615)
+    rng = np.random.default_rng(seed)
+    pos = pos + rng.normal(0, 0.1, pos.shape)
+    far = rng.uniform(30, 60, (12, 3))
+    return np.vstack([pos, far])
+
+
+@hyp
+@given(seed=st.integers(0, 2**16), n_chunks=st.integers(2, 6))
+def test_chunks_needing_wider_searches_give_exactly_the_unchunked_features(seed, n_chunks):
+    from lessdask.features.engine import FrameFeatures
+
+    pos = _gas_and_crystal(seed)
+    full, nfull = compute_features(pos, None)
+    idx = np.random.default_rng(seed).permutation(len(pos))
+    frame = FrameFeatures(pos, None)  # one frame asked chunk by chunk, as the pipeline does
+    for chunk in np.array_split(idx, n_chunks):
+        part, npart = compute_features(pos, None, atoms=chunk)
+        np.testing.assert_array_equal(part, full[chunk])
+        np.testing.assert_array_equal(npart, nfull[chunk])
+        shared, nshared, _ = frame.features(chunk)
+        np.testing.assert_array_equal(shared, full[chunk])
+        np.testing.assert_array_equal(nshared, nfull[chunk])
+
+
+def test_averages_do_not_change_when_neighbour_lists_overflow(monkeypatch):
+    """Atoms with more neighbours than the kept list are averaged by a second search: same result."""
+    from lessdask.features import engine
+
+    pos, box, species = rocksalt(2)
+    pos = pos + np.random.default_rng(4).normal(0, 0.35, pos.shape)
+    kept, _ = compute_features(pos, box, species, dtype=np.float64)
+    monkeypatch.setattr(engine, "NEIGHBOUR_SLOTS", 3)  # every atom overflows
+    searched, _ = compute_features(pos, box, species, dtype=np.float64)
+    np.testing.assert_array_equal(searched, kept)
+    chunk = np.arange(5, 40)
+    part, _ = compute_features(pos, box, species, atoms=chunk, dtype=np.float64)
+    np.testing.assert_array_equal(part, kept[chunk])

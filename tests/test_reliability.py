@@ -89,7 +89,7 @@ def test_a_killed_run_is_finished_by_resume_with_identical_results(tmp_path, big
     assert xr.open_zarr(out).attrs["complete"] is False
     r = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert f'"tasks_skipped": {done_before}' in r.stdout
+    assert f'"chunks_skipped": {done_before}' in r.stdout
     _assert_same(clean_store, out)
 
 
@@ -115,7 +115,7 @@ def test_a_full_disk_gives_a_clear_error_and_resume_finishes_elsewhere(tmp_path,
         subprocess.run(["umount", str(small)])
     summary = classify(*big_traj, output=roomy, client=client, progress=False, frames_per_task=1,
                        atoms_per_chunk=16_000, resume=True)
-    assert summary["tasks_skipped"] == kept
+    assert summary["chunks_skipped"] == kept
     _assert_same(clean_store, roomy)
 
 

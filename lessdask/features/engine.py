@@ -1,4 +1,14 @@
-"""The public feature entry point: positions, box, species -> Steinhardt features per atom (24 by default)."""
+"""The public feature entry points: positions, box, species -> Steinhardt features per atom (24 by default).
+
+:class:`FrameFeatures` holds one frame's neighbour search and the per-atom q_l, computed once
+and shared by every chunk of atoms asked of it: the pipeline builds one per frame and asks it
+chunk by chunk, so each atom's q_l and neighbour list are computed once per frame, whatever
+the chunking. :func:`compute_features` is one frame, one call.
+
+Every atom's q_l, cutoff and neighbour list depend only on the atom and the frame (its search
+round is decided by its own neighbourhood), never on which other atoms were asked for, so
+chunks give exactly, bit for bit, the unchunked features.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,19 @@ import numpy as np
 
 from lessdask.errors import InputError
 from lessdask.features.box import box_matrix
-from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, runs_in_cell_order, wrap_into_box
+from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, wrap_into_box
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
-from lessdask.features.steinhardt import legendre_tables, neighbour_mean, steinhardt_features
+from lessdask.features.steinhardt import (
+    legendre_tables,
+    neighbour_mean,
+    slot_halo,
+    slot_mean,
+    steinhardt_features,
+)
+
+#: Neighbours kept per atom for the averaging pass (4 bytes each). An atom with more (rare:
+#: dense liquids) is averaged by searching its neighbours again.
+NEIGHBOUR_SLOTS = 20
 
 
 def species_codes(species, n: int) -> np.ndarray:
@@ -58,7 +78,8 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
         N, P, l list and search bound; defaults to :class:`FeatureSettings()`.
     atoms : array_like of int, optional
         Indices of the atoms to featurise (all by default). Neighbours are always searched
-        among all atoms, so chunks of a frame give exactly the unchunked features.
+        among all atoms, so chunks of a frame give exactly the unchunked features. To ask
+        for many chunks of one frame, build one :class:`FrameFeatures` and ask it each.
     return_cutoff : bool
         Also return each atom's adaptive cutoff (Å).
     where : str
@@ -89,105 +110,226 @@ def compute_features(positions, box, species=None, settings: FeatureSettings | N
     (0.57452, 12)
     """
     s = settings or DEFAULT_SETTINGS
-    ctx = f" ({where})" if where else ""
-    pos = _check_positions(positions, ctx)
-    n = pos.shape[0]
-    codes = species_codes(species, n)
-    if atoms is None:
-        targets = np.arange(n, dtype=np.int64)
-    else:
-        targets = np.asarray(atoms, dtype=np.int64).reshape(-1)
-        if targets.size and (targets.min() < 0 or targets.max() >= n):
-            raise InputError(f"atom indices{ctx} must lie in [0, {n}), got {targets.min()}..{targets.max()}")
-        # O(n) duplicate check (not a sort): this runs on every chunk of every frame
-        if targets.size and np.bincount(targets, minlength=n).max() > 1:
-            raise InputError(f"atom indices{ctx} contain duplicates")
-    nf = s.n_features
-    features = np.zeros((targets.size, nf), dtype)
-    counts = np.zeros(targets.size, np.int32)
-    cutoffs = np.zeros(targets.size, np.float64)
-    if targets.size == 0 or n == 0:
-        return (features, counts, cutoffs) if return_cutoff else (features, counts)
-
-    if box is None:
-        lo = pos.min(axis=0) - s.max_cutoff
-        extent = pos.max(axis=0) - pos.min(axis=0) + 2 * s.max_cutoff + 1.0
-        H = np.diag(extent)
-        frac, cart = wrap_into_box(pos - lo, H, np.diag(1.0 / extent))
-        volume = float(np.prod(np.maximum(pos.max(axis=0) - pos.min(axis=0), 1.0)))
-    else:
-        H = box_matrix(box, where)
-        frac, cart = wrap_into_box(pos, H, np.linalg.inv(H))
-        volume = abs(float(np.linalg.det(H)))
-
-    nb = s.n_base_features
-    cells = _steinhardt(frac, cart, codes, H, volume, targets, s, features[:, :nb], counts, cutoffs)
-    if s.average:
-        _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells)
-    return (features, counts, cutoffs) if return_cutoff else (features, counts)
+    frame = FrameFeatures(positions, box, species, settings=s, where=where, dtype=dtype)
+    X, counts, cutoffs = frame.features(atoms)
+    return (X, counts, cutoffs) if return_cutoff else (X, counts)
 
 
-def _steinhardt(frac, cart, codes, H, volume, targets, s, features, counts, cutoffs) -> CellList:
-    """Per-atom q_l of ``targets`` into ``features`` (k, 2 * len(l_values)), counts, cutoffs.
+class FrameFeatures:
+    """One frame's neighbour search and per-atom q_l, shared by every chunk of atoms asked of it.
 
-    Returns the last cell list, whose search radius covers every target's cutoff.
+    Parameters
+    ----------
+    positions, box, species, settings, where, dtype
+        As :func:`compute_features`. ``positions`` is read again only if some atom needs a
+        wider neighbour search than the first (sparse regions); do not change it meanwhile.
+
+    Notes
+    -----
+    Memory: about 200 bytes per atom of the frame (cell-ordered positions, q_l, cutoffs and
+    neighbour lists), whichever atoms are asked for; work: each atom's q_l once, whatever the
+    chunks. ``features(chunk)`` adds only the chunk's averages and the q_l of its halo atoms
+    not computed yet.
+
+    Examples
+    --------
+    >>> from lessdask.reference import build_crystal
+    >>> c = build_crystal("fcc", 3)
+    >>> frame = FrameFeatures(c.positions, c.dimensions)
+    >>> X, n, cutoff = frame.features([0, 1])
+    >>> X.shape, int(n[0])
+    ((2, 24), 12)
     """
-    n = frac.shape[0]
-    lmax = max(s.l_values)
-    a_tab, a_inv, pmm = legendre_tables(lmax)
-    l_list = np.array(s.l_values, np.int64)
-    l_index = np.full(lmax + 1, -1, np.int64)
-    l_index[l_list] = np.arange(l_list.size)
-    incomplete = np.zeros(targets.size, np.bool_)
-    out = np.zeros((targets.size, features.shape[1]), features.dtype)
 
-    # first search radius from the density; widened only for atoms that need it (so results
-    # never depend on it). Probing atoms for a tighter radius was tried: slower (the redo pass
-    # for the few atoms beyond it costs more than the smaller neighbourhoods save).
-    est = (3.0 * s.n_nearest / (4.0 * math.pi * n / volume)) ** (1.0 / 3.0)
-    radius = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
-    pending = None  # rows still to do; None: all of them
-    while True:
-        cells = make_cell_list(frac, cart, codes, H, radius)
-        rows = np.arange(targets.size) if pending is None else pending
-        tsorted, trow, run_start = runs_in_cell_order(cells, targets, rows)
-        steinhardt_features(
-            cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, H, cells.cell_sorted,
-            tsorted, trow, run_start, radius, s.max_cutoff, s.n_nearest, s.padding,
-            l_index, l_list, a_inv, a_tab, pmm, out, counts, cutoffs, incomplete,
-        )
-        pending = np.flatnonzero(incomplete)
-        if pending.size == 0:
-            break
-        incomplete[:] = False
-        radius = min(2.0 * radius, s.max_cutoff)
-    features[:] = out
-    return cells
+    def __init__(self, positions, box, species=None, settings: FeatureSettings | None = None, where: str = "",
+                 dtype=np.float32):
+        self.settings = s = settings or DEFAULT_SETTINGS
+        self._ctx = f" ({where})" if where else ""
+        self._where = where
+        pos = _check_positions(positions, self._ctx)
+        self.n_atoms = n = pos.shape[0]
+        self._positions = positions
+        self._codes = species_codes(species, n)
+        self._dtype = np.dtype(dtype)
+        if box is None:
+            self._lo = pos.min(axis=0) - s.max_cutoff if n else np.zeros(3)
+            extent = (pos.max(axis=0) - pos.min(axis=0) + 2 * s.max_cutoff + 1.0) if n else np.ones(3)
+            self._H = np.diag(extent)
+            self._volume = float(np.prod(np.maximum(pos.max(axis=0) - pos.min(axis=0), 1.0))) if n else 1.0
+        else:
+            self._lo = None
+            self._H = box_matrix(box, where)
+            self._volume = abs(float(np.linalg.det(self._H)))
+        lmax = max(s.l_values)
+        self._a_tab, self._a_inv, self._pmm = legendre_tables(lmax)
+        self._l_list = np.array(s.l_values, np.int64)
+        self._l_index = np.full(lmax + 1, -1, np.int64)
+        self._l_index[self._l_list] = np.arange(self._l_list.size)
+        nb = s.n_base_features
+        # per-atom results, in the cell order of the first search round (rows)
+        self._q = np.zeros((n, nb), self._dtype)
+        self._cut = np.zeros(n)
+        self._count = np.zeros(n, np.int32)
+        self._round = np.full(n, -1, np.int8)  # -1: q_l not computed yet
+        self._nbr = np.zeros((n, NEIGHBOUR_SLOTS), np.int32)
+        self._rounds: list[tuple[float, CellList, np.ndarray]] = []  # (radius, cells, to0) per round
+        if n:
+            # first search radius from the density; widened only for the atoms that need it, so
+            # results never depend on it. Probing atoms for a tighter radius was tried: slower
+            # (the redo pass for the few atoms beyond it costs more than smaller neighbourhoods save).
+            est = (3.0 * s.n_nearest / (4.0 * math.pi * n / self._volume)) ** (1.0 / 3.0)
+            self._radius0 = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
+            self._add_round(pos)
 
+    # ------------------------------------------------------------------ search rounds
+    def _wrapped(self, pos):
+        H = self._H
+        if self._lo is not None:
+            return wrap_into_box(pos - self._lo, H, np.diag(1.0 / np.diag(H)))
+        return wrap_into_box(pos, H, np.linalg.inv(H))
 
-def _average_over_neighbours(frac, cart, codes, H, volume, targets, s, features, cutoffs, cells: CellList):
-    """Fill the averaged half of ``features``: each q_l averaged over the atom and its neighbours.
+    def _add_round(self, pos=None):
+        """Cell list of the next search round (radius doubled, up to the search bound)."""
+        s = self.settings
+        r = len(self._rounds)
+        radius = self._radius0 if r == 0 else min(2.0 * self._rounds[-1][0], s.max_cutoff)
+        if pos is None:
+            pos = np.asarray(self._positions, dtype=np.float64)
+        frac, cart = self._wrapped(pos)
+        cells = make_cell_list(frac, cart, self._codes, self._H, radius)
+        if r == 0:
+            to0 = np.zeros(0, np.int64)  # rows are this round's cell order
+            self._rank0 = cells.rank
+        else:
+            to0 = np.empty(self.n_atoms, np.int64)
+            to0[cells.rank] = self._rank0  # position in this round's order -> row
+        self._rounds.append((radius, cells, to0))
 
-    A chunk's neighbours may lie outside it, so their own q_l are computed first (the halo).
-    """
-    n = frac.shape[0]
-    nb = s.n_base_features
-    grid = (cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, H, cells.cell_sorted)
-    tsorted, trow, run_start = runs_in_cell_order(cells, targets, np.arange(targets.size))
-    values = np.zeros((n, nb), features.dtype)  # per-atom q_l in cell order (float32: 48 MB at 1M atoms)
-    values[cells.rank[targets]] = features[:, :nb]
-    if targets.size < n:
-        mark = np.zeros(n, np.bool_)
-        mark_neighbours(*grid, tsorted, trow, run_start, cutoffs, mark)
-        mark[cells.rank[targets]] = False
-        order = np.empty(n, np.int64)
-        order[cells.rank] = np.arange(n)
-        halo_sorted = np.flatnonzero(mark)
-        if halo_sorted.size:
-            hf = np.zeros((halo_sorted.size, nb), features.dtype)
-            _steinhardt(frac, cart, codes, H, volume, order[halo_sorted], s, hf,
-                        np.zeros(halo_sorted.size, np.int32), np.zeros(halo_sorted.size))
-            values[halo_sorted] = hf
-    avg = np.zeros((targets.size, nb), features.dtype)
-    neighbour_mean(*grid, tsorted, trow, run_start, cutoffs, values, avg)
-    features[:, nb:] = avg
+    def _rows_in_round(self, r, rows):
+        """Positions in round ``r``'s cell order of the atoms at ``rows``, sorted, with their rows."""
+        if r == 0:
+            return rows, None  # rows come sorted
+        order0 = np.empty(self.n_atoms, np.int64)
+        order0[self._rank0] = np.arange(self.n_atoms)
+        pos_r = self._rounds[r][1].rank[order0[rows]]
+        idx = np.argsort(pos_r)
+        return pos_r[idx], rows[idx]
+
+    def _compute_rows(self, rows):
+        """q_l, cutoff and neighbour list of the atoms at ``rows`` (not computed yet), round by round."""
+        s = self.settings
+        r = 0
+        pending = np.asarray(rows, np.int64)
+        while pending.size:
+            if r >= len(self._rounds):
+                self._add_round()
+            radius, cells, to0 = self._rounds[r]
+            tsorted, trow = self._rows_in_round(r, pending)
+            if trow is None:
+                trow = tsorted
+            cs, nc = cells.cell_sorted, cells.ncell
+            cell_lin = (cs[tsorted, 0] * nc[1] + cs[tsorted, 1]) * nc[2] + cs[tsorted, 2]
+            run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
+            incomplete = np.zeros(self.n_atoms, np.bool_)
+            steinhardt_features(
+                cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, self._H,
+                cells.cell_sorted, tsorted, trow, run_start, radius, s.max_cutoff, s.n_nearest, s.padding,
+                self._l_index, self._l_list, self._a_inv, self._a_tab, self._pmm, to0,
+                self._q, self._count, self._cut, incomplete, self._nbr,
+            )
+            done = pending[~incomplete[pending]]
+            self._round[done] = r
+            pending = pending[incomplete[pending]]
+            r += 1
+
+    def _ensure(self, rows):
+        todo = rows[self._round[rows] < 0]
+        if todo.size:
+            mark = np.zeros(self.n_atoms, np.bool_)  # unique and sorted in O(n): np.unique sorts or hashes
+            mark[todo] = True
+            self._compute_rows(np.flatnonzero(mark))
+
+    # ------------------------------------------------------------------ the public call
+    def features(self, atoms=None):
+        """Features of ``atoms`` (indices into the frame; all by default), in that order.
+
+        Returns
+        -------
+        features : ndarray, shape (k, settings.n_features)
+        n_neighbors : ndarray, int32, shape (k,)
+        cutoff : ndarray, float64, shape (k,)
+            Each atom's adaptive cutoff (Å).
+        """
+        s, n = self.settings, self.n_atoms
+        if atoms is None:
+            targets = np.arange(n, dtype=np.int64)
+        else:
+            targets = np.asarray(atoms, dtype=np.int64).reshape(-1)
+            if targets.size and (targets.min() < 0 or targets.max() >= n):
+                raise InputError(f"atom indices{self._ctx} must lie in [0, {n}), got {targets.min()}..{targets.max()}")
+            # O(n) duplicate check (not a sort): this runs on every chunk of every frame
+            if targets.size and np.bincount(targets, minlength=n).max() > 1:
+                raise InputError(f"atom indices{self._ctx} contain duplicates")
+        k, nb = targets.size, s.n_base_features
+        X = np.zeros((k, s.n_features), self._dtype)
+        if k == 0 or n == 0:
+            return X, np.zeros(k, np.int32), np.zeros(k)
+        rows = self._rank0[targets]
+        self._ensure(rows)
+        if s.average:
+            self._ensure_halo(rows)
+            self._average(rows, X[:, nb:])
+        X[:, :nb] = self._q[rows]
+        return X, self._count[rows].copy(), self._cut[rows].copy()
+
+    # ------------------------------------------------------------------ neighbour averages
+    def _overflowed(self, rows):
+        return rows[self._count[rows] > NEIGHBOUR_SLOTS]
+
+    def _ensure_halo(self, rows):
+        """q_l of every neighbour of ``rows`` (a chunk's neighbours may lie outside it)."""
+        mark = np.zeros(self.n_atoms, np.bool_)
+        slot_halo(rows, self._nbr, self._count, mark)
+        for r, over in self._by_round(self._overflowed(rows)):
+            _, cells, to0 = self._rounds[r]
+            tsorted, trow = self._sorted_for_kernel(r, over)
+            mark_r = np.zeros(self.n_atoms, np.bool_)
+            mark_neighbours(*self._grid(cells), tsorted, trow, self._runs(cells, tsorted), self._cut, mark_r)
+            mark[np.flatnonzero(mark_r) if r == 0 else to0[np.flatnonzero(mark_r)]] = True
+        halo = np.flatnonzero(mark & (self._round < 0))
+        if halo.size:
+            self._compute_rows(halo)
+
+    def _average(self, rows, out):
+        slot_mean(rows, self._q, self._nbr, self._count, out)
+        over = self._overflowed(rows)
+        if over.size == 0:
+            return
+        where = {row: k for k, row in enumerate(rows.tolist()) if self._count[row] > NEIGHBOUR_SLOTS}
+        for r, part in self._by_round(over):
+            _, cells, to0 = self._rounds[r]
+            tsorted, trow = self._sorted_for_kernel(r, part)
+            values = self._q if r == 0 else self._q[to0]  # values in round r's cell order
+            avg = np.zeros((self.n_atoms, out.shape[1]), self._dtype)
+            neighbour_mean(*self._grid(cells), tsorted, trow, self._runs(cells, tsorted), self._cut, values, avg)
+            for row in part.tolist():
+                out[where[row]] = avg[row]
+
+    def _by_round(self, rows):
+        rounds = self._round[rows]
+        for r in np.unique(rounds):
+            yield int(r), rows[rounds == r]
+
+    def _sorted_for_kernel(self, r, rows):
+        tsorted, trow = self._rows_in_round(r, rows)
+        return tsorted, (tsorted if trow is None else trow)
+
+    def _grid(self, cells):
+        return (cells.cart_sorted, cells.species_sorted, cells.start, cells.ncell, cells.mrange, self._H,
+                cells.cell_sorted)
+
+    @staticmethod
+    def _runs(cells, tsorted):
+        cs, nc = cells.cell_sorted, cells.ncell
+        cell_lin = (cs[tsorted, 0] * nc[1] + cs[tsorted, 1]) * nc[2] + cs[tsorted, 2]
+        return np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)

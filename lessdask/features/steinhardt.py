@@ -44,10 +44,12 @@ def legendre_tables(lmax: int) -> tuple[np.ndarray, np.ndarray]:
 def _atoms_of_cell(
     k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
     radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
-    out, out_count, out_cutoff, out_incomplete,
+    gj, to0, out, out_count, out_cutoff, out_incomplete, nbr,
     best, cand, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
 ):
     nl = l_list.shape[0]
+    n_slots = nbr.shape[1]
+    remap = to0.shape[0] > 0
     lmax = a_tab.shape[0] - 1
     r2max = radius * radius
     for k in range(k0, k1):
@@ -94,6 +96,9 @@ def _atoms_of_cell(
             r2 = r2buf[b]
             if r2 > rc2:
                 continue
+            if n_all < n_slots:  # the neighbour list, kept for the averaging pass
+                j = gj[b]
+                nbr[row, n_all] = to0[j] if remap else j
             inv = 1.0 / math.sqrt(r2)
             bx[n_all] = (gz[b] - zi) * inv
             bu[n_all] = (gx[b] - xi) * inv
@@ -161,16 +166,17 @@ def _atoms_of_cell(
 def steinhardt_features(
     cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted,
     tsorted, trow, run_start, radius, max_cutoff, n_nearest, padding,
-    l_index, l_list, a_inv, a_tab, pmm, out, out_count, out_cutoff, out_incomplete,
+    l_index, l_list, a_inv, a_tab, pmm, to0, out, out_count, out_cutoff, out_incomplete, nbr,
 ):
     """Features of the target atoms (positions ``tsorted`` in the cell-ordered arrays).
 
     Targets come in runs sharing a cell (``run_start``); each run gathers its neighbourhood
     once. For target k, writes row ``trow[k]`` of ``out[:, :nl]`` (all neighbours) and
-    ``out[:, nl:]`` (other-species neighbours), ``out_count``, ``out_cutoff``; sets
-    ``out_incomplete`` when the search ``radius`` was too small to decide the adaptive
-    cutoff (the caller widens it). Work is split in blocks of runs so that each thread
-    allocates its scratch buffers once.
+    ``out[:, nl:]`` (other-species neighbours), ``out_count``, ``out_cutoff``, and the first
+    ``nbr.shape[1]`` neighbours inside the cutoff into ``nbr[trow[k]]`` (positions in this
+    cell order, mapped through ``to0`` when it is not empty); sets ``out_incomplete`` when the
+    search ``radius`` was too small to decide the adaptive cutoff (the caller widens it). Work
+    is split in blocks of runs so that each thread allocates its scratch buffers once.
     """
     n_runs = run_start.shape[0] - 1
     nl = l_list.shape[0]
@@ -204,12 +210,12 @@ def steinhardt_features(
                     k0, run_start[run + 1], tsorted, trow, cart_sorted, species_sorted,
                     ng, gx, gy, gz, gs, r2buf,
                     radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
-                    out, out_count, out_cutoff, out_incomplete,
+                    gj, to0, out, out_count, out_cutoff, out_incomplete, nbr,
                     best, cand, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
                 )
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True)  # no fastmath: the same rounding as slot_mean
 def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_sorted, tsorted, trow, run_start,
                    cutoff, values, out):
     """Mean of ``values`` over each target atom and its neighbours inside the target's cutoff.
@@ -247,3 +253,41 @@ def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_so
                 count = found + 1
                 for f in range(nv):
                     out[row, f] = acc[f] / count
+
+
+@njit(parallel=True, cache=True)
+def slot_mean(rows, values, nbr, count, out):
+    """Mean of ``values`` over each atom ``rows[k]`` and the neighbours in its list ``nbr``, into
+    ``out[k]``; rows whose list overflowed (``count > nbr.shape[1]``) are left to the caller."""
+    n_slots = nbr.shape[1]
+    nv = values.shape[1]
+    n = rows.shape[0]
+    n_blocks = min(n, 256)
+    for blk in prange(n_blocks):
+        acc = np.empty(nv)
+        for k in range(blk * n // n_blocks, (blk + 1) * n // n_blocks):
+            i = rows[k]
+            c = count[i]
+            if c > n_slots:
+                continue
+            for f in range(nv):
+                acc[f] = values[i, f]
+            for q in range(c):
+                j = nbr[i, q]
+                for f in range(nv):
+                    acc[f] += values[j, f]
+            for f in range(nv):
+                out[k, f] = acc[f] / (c + 1)
+
+
+@njit(cache=True)
+def slot_halo(rows, nbr, count, mark):
+    """Set ``mark`` for every listed neighbour of the atoms ``rows`` (overflowed lists excepted)."""
+    n_slots = nbr.shape[1]
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        c = count[i]
+        if c > n_slots:
+            continue
+        for q in range(c):
+            mark[nbr[i, q]] = True

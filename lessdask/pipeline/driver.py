@@ -89,7 +89,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     Returns
     -------
     dict
-        Summary: output path, frames, atoms, tasks run and skipped, seconds, atom-frames per second.
+        Summary: output path, frames, atoms, chunks of the store and those already done (resume),
+        tasks run and submitted, seconds, atom-frames per second, workers.
     """
     from lessdask import store
     from lessdask.cluster import get_client
@@ -104,7 +105,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         plan, layout = _plan_store(path, resuming, inputs, attrs, start, stop, step, frames_per_task,
                                    atoms_per_chunk, save_features, save_positions, n_workers)
         skipped = store.completed_tasks(path) if resuming else set()
-        todo = [t for t in plan.tasks() if t not in skipped]
+        todo = _pending_tasks(plan, skipped)
         settings = TaskSettings(run_id=uuid.uuid4().hex, files=inputs.files, store=str(path.resolve()),
                                 model_path=str(Path(inputs.model.source_).resolve()),
                                 model_digest=inputs.model.digest_, layout=layout, pbc=bool(pbc),
@@ -114,7 +115,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     seconds = time.perf_counter() - t0
     n_af = len(plan.frames) * len(plan.atoms)
     return {"output": str(path), "frames": int(len(plan.frames)), "atoms": int(len(plan.atoms)),
-            "tasks_run": len(todo), "task_submissions": submissions, "tasks_skipped": len(skipped),
+            "chunks": plan.n_chunks, "chunks_skipped": len(skipped), "tasks_run": len(todo),
+            "task_submissions": submissions,
             "seconds": round(seconds, 3), "atom_frames_per_second": round(n_af / seconds, 1), "workers": n_workers}
 
 
@@ -191,7 +193,7 @@ def _run_rounds(client, settings, inputs, plan, path, progress) -> int:
     submissions, stalled, round_ = 0, 0, 0
     marked = store.completed_tasks(path)  # one directory listing per round, not one per task
     while True:
-        pending = [t for t in plan.tasks() if t not in marked]
+        pending = _pending_tasks(plan, marked)
         if not pending:
             return submissions
         payload = client.scatter(blob, broadcast=True, hash=False)
@@ -207,9 +209,14 @@ def _run_rounds(client, settings, inputs, plan, path, progress) -> int:
         marked = now
         round_ += 1
         if stalled >= MAX_STALLED_ROUNDS:
-            missing = plan.n_tasks - len(marked & set(plan.tasks()))
-            raise StoreError(f"{missing} of {plan.n_tasks} chunks of {path} could not be computed: {stalled} rounds "
+            missing = plan.n_chunks - len(marked & set(plan.chunks()))
+            raise StoreError(f"{missing} of {plan.n_chunks} chunks of {path} could not be computed: {stalled} rounds "
                              "in a row finished none (workers kept disappearing); rerun with --resume")
+
+
+def _pending_tasks(plan, marked) -> list[tuple[int, int]]:
+    """(frame block, chunk group) of every task with a chunk not marked done."""
+    return [(fb, g) for fb, g in plan.tasks() if any((fb, ac) not in marked for ac in plan.group_chunks(g))]
 
 
 def _finish(path, plan, inputs) -> None:

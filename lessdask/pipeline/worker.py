@@ -98,13 +98,20 @@ def _one_thread_per_worker():
         pass
 
 
-def run_task(settings: TaskSettings, payload, frame_block: int, atom_chunk: int) -> dict:
-    """Classify one (frame block, atom chunk) and write its region of the store.
+def run_task(settings: TaskSettings, payload, frame_block: int, group: int) -> dict:
+    """Classify the chunks of one (frame block, chunk group) and write their regions of the store.
+
+    Each frame of the block is read once and its neighbour search built once
+    (:class:`lessdask.features.engine.FrameFeatures`); the group's chunks are classified one
+    after the other from it. Chunks already marked in the store are skipped. A chunk's region
+    is written as soon as its frames are done (at once for one-frame blocks), so per-atom
+    results in memory are bounded by the chunk times the block's frames.
 
     Returns a receipt (a small dict); no per-atom data goes back to the client.
     """
+    from lessdask.features.engine import FrameFeatures
     from lessdask.frame import classify_frame
-    from lessdask.store import write_region
+    from lessdask.store import chunk_done, write_region
     from lessdask.trajectory import read_frame
 
     t0 = time.perf_counter()
@@ -114,31 +121,49 @@ def run_task(settings: TaskSettings, payload, frame_block: int, atom_chunk: int)
     model = worker_model(settings.model_path, settings.model_digest)
     layout = settings.layout
     frames = plan.task_frames(frame_block)
-    atoms = plan.task_atoms(atom_chunk)
-    n_f, n_a = len(frames), len(atoms)
-    labels = np.empty((n_f, n_a), np.int8)
-    proba = np.empty((n_f, n_a, len(model.classes_)), np.float32)
-    feats = np.empty((n_f, n_a, model.feature_settings_.n_features), np.float32) if layout.save_features else None
-    positions = np.empty((n_f, n_a, 3), np.float32) if layout.save_positions else None
-    times = np.empty(n_f)
-    dims = np.empty((n_f, 6))
-    for i, frame in enumerate(frames):
+    chunks = [ac for ac in plan.group_chunks(group) if not chunk_done(settings.store, frame_block, ac)]
+    n_f = len(frames)
+    results = {ac: _ChunkResult(n_f, len(plan.task_atoms(ac)), len(model.classes_),
+                                model.feature_settings_.n_features, layout) for ac in chunks}
+    times, dims = np.empty(n_f), np.empty((n_f, 6))
+    for i, frame in enumerate(frames if chunks else []):
         pos, box, times[i] = read_frame(u, frame, pbc=settings.pbc, where=settings.files)
-        r = classify_frame(pos, box, codes, model, atoms=atoms, other=settings.other,
-                           where=f"frame {frame} of {settings.files}")
-        labels[i], proba[i] = r.labels, r.probabilities
-        if feats is not None:
-            feats[i] = r.features
-        if positions is not None:
-            positions[i] = pos[atoms]
         dims[i] = box if box is not None else np.zeros(6)
-    write_region(settings.store, layout, frame_block, atom_chunk, labels, proba, feats, positions, times, dims)
-    receipt = {"frame_block": frame_block, "atom_chunk": atom_chunk, "frames": n_f, "atoms": n_a,
+        where = f"frame {frame} of {settings.files}"
+        shared = FrameFeatures(pos, box, codes, settings=model.feature_settings_, where=where)
+        for ac in chunks:
+            atoms = plan.task_atoms(ac)
+            r = classify_frame(pos, box, codes, model, atoms=atoms, other=settings.other, where=where,
+                               shared=shared)
+            results[ac].put(i, r, pos[atoms] if layout.save_positions else None)
+            if i == n_f - 1:  # the chunk's frames are all done: write it and let it go
+                res = results.pop(ac)
+                write_region(settings.store, layout, frame_block, ac, res.labels, res.probabilities,
+                             res.features, res.positions, times, dims)
+        del shared
+    receipt = {"frame_block": frame_block, "group": group, "chunks": len(chunks), "frames": n_f,
+               "atoms": int(sum(len(plan.task_atoms(ac)) for ac in chunks)),
                "seconds": round(time.perf_counter() - t0, 4), "worker_rss_mb": _rss_mb()}
-    del labels, proba, feats, positions
     if TRIM_MEMORY:
         _release_memory()
     return receipt
+
+
+class _ChunkResult:
+    """One chunk's labels, probabilities (and features, positions) over the frames of a block."""
+
+    def __init__(self, n_frames, n_atoms, n_classes, n_features, layout):
+        self.labels = np.empty((n_frames, n_atoms), np.int8)
+        self.probabilities = np.empty((n_frames, n_atoms, n_classes), np.float32)
+        self.features = np.empty((n_frames, n_atoms, n_features), np.float32) if layout.save_features else None
+        self.positions = np.empty((n_frames, n_atoms, 3), np.float32) if layout.save_positions else None
+
+    def put(self, i, r, positions):
+        self.labels[i], self.probabilities[i] = r.labels, r.probabilities
+        if self.features is not None:
+            self.features[i] = r.features
+        if self.positions is not None:
+            self.positions[i] = positions
 
 
 def _rss_mb() -> float:
