@@ -15,8 +15,9 @@ MD (real LAMMPS, EAM ``Cu_u3.eam`` of Foiles, Baskes & Daw 1986, one process, 1 
 * dumped every 1 ps: ``id type x y z c_ke`` with ``compute ke/atom`` (gzip).
 
 Analysis (``docs/testcases/cu_bar_melting/``): phase fractions vs time
-(``fractions.png``), the classified fcc/AM front (``interface_position``, first crossing
-from the low side, 40 bins = one per cell) and its fitted velocity (``front.png``), the
+(``fractions.png``), every classified fcc/AM front (``interface_position``, 40 bins = one per
+cell) with its fitted velocity (``front.png``; the melt front is the one with the liquid below
+it, followed in most frames), the
 temperature profile T(z) = 2 <ke> / (3 k_B) per one-cell slab (3-slab running mean) and
 the position of the 1,273 K isotherm (the melting point the paper marks in Figure 3b), both
 positions against time in ``front_vs_isotherm.png``, per-frame temperature profiles
@@ -140,6 +141,7 @@ def analyse(dump: Path, store: Path) -> dict:
         plot_fractions,
         plot_interface,
     )
+    from lessdask.analysis.fronts import format_uncertain
 
     DOCS.mkdir(parents=True, exist_ok=True)
     ds = open_results(store)
@@ -147,9 +149,14 @@ def analyse(dump: Path, store: Path) -> dict:
     times = np.asarray(ds["time"].values, float)
     frac = phase_fractions(ds).compute()
     plot_fractions(frac, DOCS / "fractions.png")
-    front = interface_position(ds, axis="z", between=("fcc", "AM"), bins=NZ)
-    plot_interface(front, DOCS / "front.png")
-    zf = np.asarray(front["position"].values, float)
+    fronts_all = interface_position(ds, axis="z", between=("fcc", "AM"), bins=NZ)
+    plot_interface(fronts_all, DOCS / "front.png")
+    # the melt front runs up the bar from the hot slab: AM below it, fcc above (orientation +1);
+    # of those, the one seen in most frames
+    up = np.flatnonzero(fronts_all["orientation"].values == 1)
+    main_front = int(up[np.argmax(fronts_all["n_frames"].values[up])]) if up.size else None
+    front = fronts_all.isel(front=main_front) if main_front is not None else None
+    zf = np.asarray(front["position"].values, float) if front is not None else np.full(len(times), np.nan)
 
     frames = read_dump_frames(dump, columns=("id", "z", "c_ke"))
     assert len(frames) == len(times), (len(frames), len(times))
@@ -170,10 +177,11 @@ def analyse(dump: Path, store: Path) -> dict:
     ax = fig.subplots()
     ax.plot(times, zf, "o-", color=CLASS_COLORS["fcc"], label="fcc/AM front (LESS)")
     ax.plot(times, iso, "s--", color="#d62728", label=f"{T_ISO:.0f} K isotherm")
-    v, z0 = front.attrs["velocity"], front.attrs["velocity_intercept"]
+    v = float(front["velocity"]) if front is not None else np.nan
     if np.isfinite(v):
+        z0, dv = float(front["intercept"]), float(front["velocity_stderr"])
         tt = times[np.isfinite(zf)]
-        ax.plot(tt, v * tt + z0, "k:", label=f"fit: {v:.2f} ± {front.attrs['velocity_stderr']:.2f} Å/ps")
+        ax.plot(tt, v * tt + z0, "k:", label=f"fit: {format_uncertain(v, dv, 'Å/ps')}")
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("z (Å)")
     ax.set_title("Cu bar heated at z = 0: classified front vs melting isotherm")
@@ -226,9 +234,18 @@ def analyse(dump: Path, store: Path) -> dict:
         "time_ps": times.tolist(),
         "front_position_A": zf.tolist(),
         "isotherm_1273K_position_A": iso.tolist(),
-        "front_velocity_A_per_ps": front.attrs["velocity"],
-        "front_velocity_stderr_A_per_ps": front.attrs["velocity_stderr"],
-        "front_velocity_m_per_s": front.attrs["velocity"] * 100.0,
+        "front_velocity_A_per_ps": v,
+        "front_velocity_stderr_A_per_ps": float(front["velocity_stderr"]) if front is not None else None,
+        "front_velocity": format_uncertain(v, float(front["velocity_stderr"]), "Å/ps") if front is not None else None,
+        "front_position_scatter_A": float(front["position_noise"]) if front is not None else None,
+        "front_velocity_m_per_s": v * 100.0,
+        "all_fronts": [{"orientation": "fcc above" if int(f["orientation"]) > 0 else "fcc below",
+                        "frames": int(f["n_frames"]), "velocity_A_per_ps": float(f["velocity"]),
+                        "velocity_stderr_A_per_ps": float(f["velocity_stderr"]),
+                        "velocity": format_uncertain(float(f["velocity"]), float(f["velocity_stderr"]), "Å/ps"),
+                        "position_scatter_A": float(f["position_noise"]),
+                        "mean_position_A": float(np.nanmean(f["position"].values))}
+                       for f in (fronts_all.isel(front=j) for j in range(fronts_all.attrs["n_fronts"]))],
         "mean_abs_front_minus_isotherm_A": float(dist.mean()) if dist.size else None,
         "n_frames_front_and_isotherm": int(both.sum()),
         "final_liquid_fraction_AM": float(frac.sel(structure="AM").values[-1]) if "AM" in frac.structure else None,
@@ -261,7 +278,7 @@ def main(argv=None):
     )
     write_json(DOCS / "numbers.json", out)
     print(
-        f"front velocity {out['front_velocity_A_per_ps']:.3f} Å/ps, mean |front-isotherm| "
+        f"front velocity {out['front_velocity']}, mean |front-isotherm| "
         f"{out['mean_abs_front_minus_isotherm_A']} Å, final AM fraction {out['final_liquid_fraction_AM']:.3f}; "
         f"total {out['wall_time_s']['this_invocation']:.0f} s"
     )

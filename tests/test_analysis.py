@@ -9,6 +9,8 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lessdask import analysis
 from lessdask.analysis import (
@@ -239,6 +241,8 @@ def test_two_phase_slab_profile_boundary(tmp_path):
 
 
 def test_moving_front_velocity(tmp_path):
+    """fcc below a rising front in a periodic box: that front (fcc below) moves at v; the
+    fcc/AM contact at the box edge (fcc above it) stays put."""
     rng = np.random.default_rng(6)
     box = (15.0, 15.0, 60.0)
     z0, v = 12.0, 0.75  # Å, Å/ps
@@ -246,11 +250,74 @@ def test_moving_front_velocity(tmp_path):
     pos, labels = _slab(rng, times.size, 2500, box, front=z0 + v * times)
     ds = open_results(_make_store(tmp_path / "front.zarr", labels, positions=pos, box=box, times=times))
     iface = interface_position(ds, axis="z", between=("fcc", "AM"), bins=40)
-    assert iface["position"].dims == ("frame",)
+    assert iface["position"].dims == ("frame", "front")
+    assert iface.attrs["n_fronts"] == 2
     np.testing.assert_allclose(iface["time"].values, times)
-    assert np.all(np.abs(iface["position"].values - (z0 + v * times)) <= box[2] / 40)
-    assert abs(iface.attrs["velocity"] - v) <= 0.05 * v
-    assert np.isfinite(iface.attrs["velocity_stderr"]) and iface.attrs["velocity_stderr"] < 0.05 * v
+    moving = iface.isel(front=int(np.flatnonzero(iface["orientation"].values == -1)[0]))
+    edge = iface.isel(front=int(np.flatnonzero(iface["orientation"].values == 1)[0]))
+    assert np.all(np.abs(moving["position"].values - (z0 + v * times)) <= box[2] / 40)
+    assert abs(float(moving["velocity"]) - v) <= 0.05 * v
+    assert float(moving["growth"]) == pytest.approx(float(moving["velocity"]))  # fcc below: fcc advances
+    assert 0 <= float(moving["velocity_stderr"]) < 0.05 * v  # fronts on slab edges: exactly on the line
+    assert abs(float(edge["velocity"])) < 0.05
+    assert int(moving["n_frames"]) == int(edge["n_frames"]) == times.size
+
+
+def test_every_front_of_a_slab_moving_apart(tmp_path):
+    """A melting fcc slab: both of its fronts are found and followed, moving in opposite directions."""
+    rng = np.random.default_rng(11)
+    box = np.array([12.0, 12.0, 80.0])
+    times = np.arange(8) * 2.0
+    lo, hi = 20.0 + 1.0 * times, 60.0 - 1.0 * times  # the fcc slab shrinks from both sides
+    pos = rng.random((times.size, 3000, 3)) * box
+    inside = (pos[:, :, 2] > lo[:, None]) & (pos[:, :, 2] < hi[:, None])
+    labels = np.where(inside, FCC, AM).astype(np.int8)
+    ds = open_results(_make_store(tmp_path / "slab.zarr", labels, positions=pos, box=box, times=times))
+    iface = interface_position(ds, bins=40)
+    assert iface.attrs["n_fronts"] == 2
+    by_side = {int(o): iface.isel(front=j) for j, o in enumerate(iface["orientation"].values)}
+    np.testing.assert_allclose(by_side[1]["position"].values, lo, atol=1.5)  # fcc above the lower front
+    np.testing.assert_allclose(by_side[-1]["position"].values, hi, atol=1.5)
+    assert float(by_side[1]["velocity"]) == pytest.approx(1.0, abs=0.1)
+    assert float(by_side[-1]["velocity"]) == pytest.approx(-1.0, abs=0.1)
+    # the slab shrinks: fcc retreats through both fronts
+    assert float(by_side[1]["growth"]) < 0 and float(by_side[-1]["growth"]) < 0
+
+
+def test_front_crossing_the_periodic_boundary_keeps_its_identity(tmp_path):
+    rng = np.random.default_rng(12)
+    box = np.array([12.0, 12.0, 40.0])
+    times = np.arange(10) * 1.0
+    lo = np.mod(34.0 + 1.5 * times, 40.0)  # crosses z = 40 -> 0 at t = 4 ps
+    pos = rng.random((times.size, 2500, 3)) * box
+    # fcc in [lo, lo + 15) modulo the box
+    inside = np.mod(pos[:, :, 2] - lo[:, None], 40.0) < 15.0
+    labels = np.where(inside, FCC, AM).astype(np.int8)
+    ds = open_results(_make_store(tmp_path / "wrap.zarr", labels, positions=pos, box=box, times=times))
+    iface = interface_position(ds, bins=40)
+    assert iface.attrs["n_fronts"] == 2
+    for j in range(2):
+        f = iface.isel(front=j)
+        assert int(f["n_frames"]) == times.size
+        assert float(f["velocity"]) == pytest.approx(1.5, abs=0.1)
+        assert np.all((f["position"].values >= 0) & (f["position"].values < 40.0))
+
+
+def test_velocity_uncertainty_grows_with_frame_to_frame_noise(tmp_path):
+    """The same mean motion with a jittering front: a wider error bar, and the scatter is measured."""
+    box = np.array([12.0, 12.0, 60.0])
+    times = np.arange(12) * 1.0
+    out = {}
+    for name, jitter in (("smooth", 0.0), ("noisy", 3.0)):
+        rng = np.random.default_rng(13)
+        front = 15.0 + 1.0 * times + jitter * rng.choice([-1.0, 1.0], size=times.size)
+        pos, labels = _slab(rng, times.size, 4000, box, front=front)
+        ds = open_results(_make_store(tmp_path / f"{name}.zarr", labels, positions=pos, box=box, times=times))
+        iface = interface_position(ds, bins=60)
+        out[name] = iface.isel(front=int(np.flatnonzero(iface["orientation"].values == -1)[0]))
+    assert float(out["noisy"]["velocity_stderr"]) > 5 * float(out["smooth"]["velocity_stderr"])
+    assert float(out["noisy"]["position_noise"]) == pytest.approx(3.0, rel=0.35)
+    assert float(out["noisy"]["velocity"]) == pytest.approx(1.0, abs=3 * float(out["noisy"]["velocity_stderr"]))
 
 
 def test_plots_write_png(tmp_path):
@@ -342,26 +409,73 @@ def test_lazy_reexports():
     assert lessdask.phase_fractions is analysis.phase_fractions
 
 
-def test_centred_slab_reports_lower_interface(tmp_path):
-    """fcc in the middle of a periodic box: two fronts, the one at lower z is reported."""
+def test_centred_slab_has_two_fronts(tmp_path):
+    """fcc in the middle of a periodic box: both fronts, each with the side fcc lies on."""
     rng = np.random.default_rng(9)
     box = np.array([12.0, 12.0, 40.0])
     pos = rng.random((2, 3000, 3)) * box
     labels = np.where((pos[:, :, 2] > 15.0) & (pos[:, :, 2] < 30.0), FCC, AM).astype(np.int8)
     ds = open_results(_make_store(tmp_path / "mid.zarr", labels, positions=pos, box=box))
     iface = interface_position(ds, bins=40)
-    assert np.all(np.abs(iface["position"].values - 15.0) <= 1.0)
-    assert np.isfinite(iface.attrs["velocity"]) and abs(iface.attrs["velocity"]) < 0.5
+    assert iface.attrs["n_fronts"] == 2
+    got = sorted(zip(iface["position"].values[0], iface["orientation"].values))
+    assert got[0][0] == pytest.approx(15.0, abs=1.0) and got[0][1] == 1  # fcc above
+    assert got[1][0] == pytest.approx(30.0, abs=1.0) and got[1][1] == -1  # fcc below
+    assert np.all(np.abs(iface["velocity"].values) < 0.5)
 
 
-def test_first_crossing_rules():
+def test_find_fronts_rules():
     centers = np.arange(10) + 0.5
-    # crossing inside the box beats the periodic-boundary contact
-    assert fronts._first_crossing(np.r_[np.ones(4), np.zeros(6)], centers, 10.0) == pytest.approx(4.0)
-    # empty bins are skipped and interpolated over
-    phi = np.r_[np.ones(3), np.nan, np.zeros(6)]
-    assert fronts._first_crossing(phi, centers, 10.0) == pytest.approx(3.5)
-    # only a contact across the periodic boundary: wrapped into [0, L)
-    phi = np.r_[0.8, np.full(8, 0.9), 0.2]
-    assert 0.0 <= fronts._first_crossing(phi, centers, 10.0) < 10.0
-    assert np.isnan(fronts._first_crossing(np.ones(10), centers, 10.0))
+    # one phase only: no front
+    assert fronts.find_fronts(np.ones(10), centers, 10.0) == []
+    # A at the bottom, B at the top: the front inside the box and the contact across the boundary
+    got = fronts.find_fronts(np.r_[np.ones(4), np.zeros(6)], centers, 10.0)
+    assert [s for _, s in got] == [1, -1] and got[1][0] == pytest.approx(4.0) and got[0][0] == pytest.approx(0.0)
+    # empty slabs are skipped and interpolated over
+    got = fronts.find_fronts(np.r_[np.ones(3), np.nan, np.zeros(6)], centers, 10.0)
+    assert [z for z, s in got if s == -1] == [pytest.approx(3.5)]
+    # noise flickering across 0.5 inside the interface region is one front, not three
+    phi = np.r_[1.0, 1.0, 1.0, 0.55, 0.45, 0.6, 0.4, 0.0, 0.0, 0.0]
+    falling = [z for z, s in fronts.find_fronts(phi, centers, 10.0) if s == -1]
+    assert len(falling) == 1 and 3.5 < falling[0] < 6.5
+    assert len([z for z, s in fronts.find_fronts(phi, centers, 10.0, hysteresis=0.0) if s == -1]) == 2
+    # positions are wrapped into [0, L)
+    got = fronts.find_fronts(np.r_[0.1, np.full(8, 0.9), 0.0], centers, 10.0)
+    assert all(0.0 <= z < 10.0 for z, _ in got) and len(got) == 2
+
+
+@pytest.mark.parametrize(("value", "err", "text"), [
+    (0.97312, 0.0523, "0.97 ± 0.05"), (12.3456, 0.147, "12.35 ± 0.15"), (1234.0, 56.0, "1230 ± 60"),
+    (-0.01234, 0.0961, "0.0 ± 0.1"), (-0.01234, 0.0261, "-0.012 ± 0.026"), (3.0, np.nan, "3 (no uncertainty)"),
+])
+def test_format_uncertain_examples(value, err, text):
+    assert fronts.format_uncertain(value, err) == text
+
+
+@given(value=st.floats(-1e4, 1e4), err=st.floats(1e-4, 1e3))
+def test_format_uncertain_never_shows_more_digits_than_the_uncertainty(value, err):
+    text = fronts.format_uncertain(value, err)
+    v, e = text.split(" ± ")
+    assert len(v.partition(".")[2]) == len(e.partition(".")[2])  # same last decimal place
+    digits = e.replace(".", "").lstrip("0")
+    assert 1 <= len(digits.rstrip("0") or "0") <= 2  # one or two significant digits
+    assert abs(float(e) - err) <= 0.5 * err  # rounding keeps it honest
+    assert abs(float(v) - value) <= float(e)
+
+
+def test_interface_report_lists_every_front_with_its_uncertainty(tmp_path):
+    from lessdask.cli.reports import interface_report
+
+    rng = np.random.default_rng(14)
+    box = np.array([12.0, 12.0, 80.0])
+    times = np.arange(6) * 2.0
+    pos = rng.random((times.size, 3000, 3)) * box
+    lo, hi = 20.0 + times + rng.normal(0, 0.5, times.size), 60.0 - times + rng.normal(0, 0.5, times.size)
+    inside = (pos[:, :, 2] > lo[:, None]) & (pos[:, :, 2] < hi[:, None])
+    labels = np.where(inside, FCC, AM).astype(np.int8)
+    store = _make_store(tmp_path / "slab.zarr", labels, positions=pos, box=box, times=times)
+    text = interface_report(str(store), bins=40, png=tmp_path / "i.png")
+    assert "fcc/AM fronts along z: 2" in text
+    assert "front 0: fcc above" in text and "front 1: fcc below" in text
+    assert text.count(" ± ") >= 4 and (tmp_path / "i.png").stat().st_size > 1000
+    assert len(text.splitlines()) == 1 + 2 + 1 + times.size + 1  # header, fronts, table head, rows, plot

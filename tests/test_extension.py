@@ -184,3 +184,43 @@ def test_extending_twice_works(model, graphite, extended):
 def test_existing_class_name_is_refused(model, graphite):
     with pytest.raises(InputError, match="already has a class named 'fcc'"):
         extend_model(model, "fcc", graphite[0])
+
+
+def test_envelope_widening_follows_the_temperatures_the_data_cover():
+    from lessdask.model.envelope import TEMPERATURE_EXPONENT, TRANSFER_RATIO, temperature_widening
+
+    full = TRANSFER_RATIO**TEMPERATURE_EXPONENT
+    f, note = temperature_widening(np.full(50, 1200.0))
+    assert f == pytest.approx(full) and "one temperature (1200 K)" in note
+    f, note = temperature_widening(None)
+    assert f == pytest.approx(full) and "unknown" in note
+    f, note = temperature_widening([300.0, 500.0, np.nan])  # spans 5/3: part of the way
+    assert 1.0 < f < full and "span only 300-500 K" in note
+    f, note = temperature_widening([300.0, 900.0])
+    assert f == 1.0 and "fitted from them as they are" in note
+
+
+def test_a_class_taught_at_one_temperature_still_holds_when_hotter(model):
+    """Graphite from one temperature: the widened envelope keeps hot graphite out of "other"."""
+    g = load_reference("graphite")
+    cfg = np.char.partition(g.config_id.values.astype(str), "/")[:, 0]
+    crystal = (g.structure.values == "graphite") & np.char.startswith(cfg, "graphite-crystal-0")
+    temps = np.unique(g.temperature.values[crystal])
+    cold, hot = temps[1], temps[temps >= 2 * temps[1]][0]
+    X0 = g.features.values[crystal & (g.temperature.values == cold)]
+    Xh = g.features.values[crystal & (g.temperature.values == hot)]
+    ext, info = extend_model(model, "graphite", X0, fraction=0.1, seed=0, return_info=True,
+                             temperatures=np.full(len(X0), cold))
+    plain = extend_model(model, "graphite", X0, fraction=0.1, seed=0, envelope_widening=1.0)
+    gi = list(ext.classes_).index("graphite")
+    assert info["envelope_widening"] > 1 and "one temperature" in info["envelope_note"]
+    widened, unwidened = np.mean(ext.predict_labels(Xh) == gi), np.mean(plain.predict_labels(Xh) == gi)
+    assert widened >= 0.98 > unwidened
+    # only the new class's envelope differs: every old class keeps its radius
+    np.testing.assert_array_equal(ext.envelope_radius_[:-1], model.envelope_radius_)
+    assert ext.envelope_radius_[-1] == pytest.approx(plain.envelope_radius_[-1] * info["envelope_widening"], rel=1e-3)
+
+
+def test_extend_needs_one_temperature_per_row(model, graphite):
+    with pytest.raises(InputError, match="one value per row"):
+        extend_model(model, "graphite", graphite[0], temperatures=[300.0, 400.0])

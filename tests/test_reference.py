@@ -291,3 +291,57 @@ def test_run_md_melt_disorders(structure):
     d = s * dims[:3]
     d -= d.mean(axis=0)
     assert np.mean(np.sum(d**2, axis=1)) > 1.0  # Å^2; a crystal stays at ~0.1
+
+
+# --------------------------------------------------------------------------- glasses
+
+
+@pytest.mark.parametrize("structure", ["fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2"])
+def test_thermal_crystals_are_crystal_like_and_a_gas_is_not(structure):
+    from lessdask.reference.amorphous import crystalline_fraction, largest_crystal_cluster
+
+    x = build_crystal(structure, (6, 4, 4) if structure == "hcp" else 4, jitter=0.1, seed=2)
+    assert crystalline_fraction(x.positions, x.dimensions) >= 0.95
+    assert largest_crystal_cluster(x.positions, x.dimensions) >= 0.95 * x.n_atoms
+    rng = np.random.default_rng(0)
+    gas = rng.random((x.n_atoms, 3)) * x.dimensions[:3]
+    assert crystalline_fraction(gas, x.dimensions) < 0.02
+
+
+def test_glass_formers_start_from_their_crystal_with_their_composition():
+    from lessdask.reference.md import GLASS_FORMERS, starting_configuration
+
+    cuzr = starting_configuration("CuZr", 4, seed=1)
+    assert cuzr.species_names == GLASS_FORMERS["CuZr"]["elements"] == ("Cu", "Zr")
+    assert np.mean(cuzr.species == 0) == pytest.approx(0.64, abs=0.01)
+    assert not np.array_equal(cuzr.species, starting_configuration("CuZr", 4, seed=2).species)
+    ge = starting_configuration("Ge", 2)
+    assert ge.species_names == ("Ge",) and ge.n_atoms == 64
+    assert GLASS_FORMERS["Ge"]["class"] == "AM"
+
+
+@pytest.mark.lammps
+def test_run_quench_holds_each_temperature_and_leaves_a_glass():
+    """A Cu64Zr36 melt cooled at 1e14 K/s: frames at every hold, a cooling curve, no crystal."""
+    _lammps_or_skip()
+    from lessdask.reference.amorphous import crystalline_fraction
+    from lessdask.reference.md import run_quench, starting_configuration
+
+    x = starting_configuration("CuZr", 4, seed=1)
+    frames, thermo = run_quench(x, "CuZr", [900.0, 300.0], 1e14, 200, 100, seed=3, melt_steps=500,
+                                quench_steps=200, relax_steps=200)
+    assert list(frames) == [900.0, 300.0] and all(len(v) == 3 for v in frames.values())
+    assert thermo["temp"][0] < 1600.0 and thermo["temp"][-1] == 300.0
+    assert thermo["pe"][-1] < thermo["pe"][0]  # cooled
+    pos, dims = frames[300.0][-1]
+    assert pos.shape == (x.n_atoms, 3)
+    assert crystalline_fraction(pos, dims) < 0.1
+
+
+def test_run_quench_refuses_temperatures_that_do_not_decrease():
+    from lessdask.reference.md import run_quench, starting_configuration
+
+    with pytest.raises(InputError, match="decrease"):
+        run_quench(starting_configuration("CuZr", 2), "CuZr", [300.0, 900.0], 1e13, 10, 10, seed=1)
+    with pytest.raises(InputError, match="rate"):
+        run_quench(starting_configuration("CuZr", 2), "CuZr", [300.0], 0.0, 10, 10, seed=1)

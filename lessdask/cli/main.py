@@ -143,7 +143,8 @@ def _add_reference(sub) -> None:
     rsub.required = True
     b = rsub.add_parser("build", help="run the reference MD (resumable) and write the labelled data set")
     b.add_argument("-o", "--output", default="reference.nc", help="NetCDF file to write (default reference.nc)")
-    b.add_argument("--structures", nargs="+", default=None, help="materials to include (default: all eight)")
+    b.add_argument("--structures", nargs="+", default=None,
+                   help="materials to include (default: the eight of Table 1, CuZr and Ge)")
     b.add_argument("--workdir", help="cache of finished MD runs (default OUTPUT.work); rerun to resume")
     b.add_argument("--workers", type=int, default=None, help="MD runs in parallel (default: cores)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -152,9 +153,9 @@ def _add_reference(sub) -> None:
                         "'paper' gives the paper's twelve features; 'lessdask config show features-paper')")
 
     def run(args):
-        from lessdask.reference.dataset import CRYSTALS, EXTENSION, build_reference
+        from lessdask.reference.dataset import ALL_STRUCTURES, build_reference
 
-        _print_json(build_reference(args.output, structures=tuple(args.structures or CRYSTALS + EXTENSION),
+        _print_json(build_reference(args.output, structures=tuple(args.structures or ALL_STRUCTURES),
                                     workdir=args.workdir, workers=args.workers, overwrite=args.overwrite,
                                     settings=_feature_settings(args.features)))
 
@@ -197,9 +198,9 @@ def _add_train(sub) -> None:
         r = train_model(reference=args.reference, preset=args.preset, output=args.output, report_dir=args.report,
                         compare_base_models=args.compare_base_models, n_jobs=args.jobs,
                         envelope_quantile=args.envelope_quantile)
-        for split, res in r["splits"].items():
-            other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class)"
-                     if "other_rate" in res else "")
+        for split, res in list(r["splits"].items()) + list(r.get("subsets", {}).items()):
+            other = (f"; {100 * res['other_rate']:.2f}% called 'other' (outside the envelope of their class), "
+                     f"{100 * res['accuracy_with_other']:.2f}% counting them wrong" if "other_rate" in res else "")
             print(f"{split}: accuracy {100 * res['accuracy']:.2f}% on {res['n']} atoms{other}")
             for c, v in res["per_class"].items():
                 if v["support"] == 0:
@@ -246,12 +247,16 @@ def _add_extend(sub) -> None:
     p.add_argument("--retrain-existing", action="store_true",
                    help="refit every class model on the samples (the paper's scheme) instead of adding one")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--temperature", type=float, nargs="+", metavar="K",
+                   help="temperature of each trajectory in DATA, in order (reference .nc files carry theirs): "
+                        "data from one temperature get an envelope widened to hold the class at twice it")
 
     def run(args):
         from lessdask.model.extension import extend
 
         _print_json(extend(args.model, args.name, args.data, args.output, fraction=args.fraction, seed=args.seed,
-                           retrain_existing=args.retrain_existing, overwrite=args.overwrite))
+                           retrain_existing=args.retrain_existing, overwrite=args.overwrite,
+                           temperatures=args.temperature))
 
     p.set_defaults(func=run)
 

@@ -54,15 +54,40 @@ def profile_report(results, axis: str = "z", bins: int = 50, png=None) -> str:
 
 
 def interface_report(results, axis: str = "z", between=("fcc", "AM"), bins: int = 50, png=None) -> str:
-    """Track the front between two classes, draw it and return its positions and velocity.
+    """Find every front between two classes, draw them and return their positions and velocities.
 
-    See :func:`interface_position`; the figure goes to ``png`` (default ``<store>.interface.png``).
+    See :func:`interface_position`; the figure goes to ``png`` (default
+    ``<store>.interface.png``). Values are printed with no more digits than their
+    uncertainty (the frame-to-frame scatter) supports.
     """
+    import numpy as np
+
+    from lessdask.analysis.fronts import format_uncertain
+
     itf = interface_position(results, axis=axis, between=between, bins=bins)
     png = png or Path(str(results).rstrip("/")).with_suffix(".interface.png")
     plot_interface(itf, png)
-    lines = [f"{t:8.2f} ps  {z:8.2f} Å" for t, z in zip(itf["time"].values, itf["position"].values)]
-    v, dv = itf.attrs.get("velocity"), itf.attrs.get("velocity_stderr")
-    lines.append(f"front velocity: {v:.4g} ± {dv:.2g} Å/ps" if v is not None else "front velocity: n/a")
+    a, b = itf.attrs["between"]
+    n = itf.attrs["n_fronts"]
+    unit = "Å/ps" if itf["time"].attrs.get("units", "ps") == "ps" else "Å/frame"
+    lines = [f"{a}/{b} fronts along {itf.attrs['axis']}: {n} ({itf.attrs['bins']} slabs)"]
+    decimals = []
+    for j in range(n):
+        f = itf.isel(front=j)
+        side = "above" if int(f["orientation"]) > 0 else "below"
+        v, dv, noise = float(f["velocity"]), float(f["velocity_stderr"]), float(f["position_noise"])
+        lines.append(f"front {j}: {a} {side}, {int(f['n_frames'])} frames; "
+                     f"velocity {format_uncertain(v, dv, unit)}, {a} advances at "
+                     f"{format_uncertain(float(f['growth']), dv, unit)}; "
+                     + (f"position scatter about the fit {noise:.2g} Å" if np.isfinite(noise)
+                        else "no scatter (fewer than 3 frames)"))
+        decimals.append(max(0, -int(np.floor(np.log10(noise)))) if np.isfinite(noise) and noise > 0 else 1)
+    if n:
+        t_unit = "ps" if unit == "Å/ps" else "frame"
+        lines.append(f"{'time (' + t_unit + ')':>12}" + "".join(f"{'front ' + str(j) + ' (Å)':>16}" for j in range(n)))
+        for i, t in enumerate(itf["time"].values):
+            row = [itf["position"].values[i, j] for j in range(n)]
+            lines.append(f"{t:12.2f}" + "".join(f"{'-':>16}" if not np.isfinite(z) else f"{z:16.{decimals[j]}f}"
+                                                 for j, z in enumerate(row)))
     lines.append(f"plot: {png}")
     return "\n".join(lines)

@@ -35,6 +35,15 @@ HOLDOUT = 0.2
 #: At least this many atoms per centre: a class with few atoms (one added by ``extend`` from
 #: 2 % of its data) gets few centres, which generalise to its unseen atoms.
 ATOMS_PER_CENTRE = 50
+#: An envelope fitted on atoms from one temperature holds only that temperature's thermal
+#: spread: heated, a class's features broaden and drift (towards the liquid's). Measured on the
+#: seven crystal classes of the reference data (``python jobs/envelope_transfer.py``: envelopes
+#: fitted as for an extended class on 230 atoms at one temperature T, the radius needed to hold
+#: the same share of the class at T' > T), the radius must grow about as (T'/T) ** alpha.
+#: :func:`temperature_widening` uses this exponent to widen an extended class's envelope so it
+#: holds the class up to ``TRANSFER_RATIO`` times the hottest temperature it was given.
+TEMPERATURE_EXPONENT = 1.5
+TRANSFER_RATIO = 2.0
 #: Below this many atoms a single hold-out leaves too few distances for a 99.7 % quantile;
 #: k-fold held-out distances of every atom are used instead (centres then fitted on all).
 SMALL_CLASS = 5000
@@ -78,6 +87,52 @@ def fit_envelope(X, n_centres: int = N_CENTRES, quantile: float = QUANTILE, rand
             for f in folds])
         centres = _kmeans(X, n_centres, random_state)
     return centres, float(np.quantile(distances, quantile))
+
+
+def temperature_widening(temperatures=None, ratio: float = TRANSFER_RATIO,
+                         exponent: float = TEMPERATURE_EXPONENT) -> tuple[float, str]:
+    """How much to widen an envelope fitted on atoms at ``temperatures`` to hold ``ratio`` times hotter.
+
+    Data spanning a factor ``ratio`` in temperature (hottest / coldest) need no widening:
+    the envelope has seen the spread. Data at one temperature, or at unknown temperatures,
+    get the full ``ratio ** exponent``; data spanning a factor ``s < ratio`` get
+    ``(ratio / s) ** exponent``.
+
+    Parameters
+    ----------
+    temperatures : array_like of float, optional
+        Temperature (K) of each atom; NaN or None where unknown.
+    ratio : float
+        How much hotter than the data the envelope must hold (default 2).
+    exponent : float
+        See :data:`TEMPERATURE_EXPONENT`.
+
+    Returns
+    -------
+    factor : float
+        Multiplier of the radius (>= 1).
+    note : str
+        What the data covered and what was done, for the user.
+    """
+    t = np.asarray([] if temperatures is None else temperatures, np.float64).ravel()
+    t = t[np.isfinite(t) & (t > 0)]
+    if t.size == 0:
+        factor = float(ratio**exponent)
+        return factor, (f"the temperature of the new data is unknown, so it is taken to be one temperature: "
+                        f"the new class's envelope is widened by {factor:.2f} to hold it up to {ratio:g} times "
+                        "hotter; give the temperature of each data set (or data at several temperatures) to "
+                        "fit it from the data")
+    values = np.unique(t)
+    span = float(values.max() / values.min())
+    if span >= ratio:
+        return 1.0, (f"the new data span {values.min():g}-{values.max():g} K ({values.size} temperatures): "
+                     "the new class's envelope is fitted from them as they are")
+    factor = float((ratio / span) ** exponent)
+    which = (f"come from one temperature ({values[0]:g} K)" if values.size == 1
+             else f"span only {values.min():g}-{values.max():g} K")
+    return factor, (f"the new data {which}: the new class's envelope is widened by {factor:.2f} to hold it up to "
+                    f"{ratio:g} times hotter (measured on the known classes); give data at several "
+                    "temperatures to fit it from the data")
 
 
 def _kmeans(X, n_centres, random_state):

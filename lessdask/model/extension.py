@@ -14,12 +14,16 @@ data set, and the extension takes a few per cent of the time of a full retrain.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from lessdask.errors import InputError
-from lessdask.model.envelope import fit_envelope
+from lessdask.model.envelope import fit_envelope, temperature_widening
 from lessdask.model.kmeans import class_modes
 from lessdask.model.stacking import CLASS_ARRAYS
+
+logger = logging.getLogger(__name__)
 
 
 def sample_classes(model, class_indices, n: int, p_accept: float = 0.8, seeds=None, chains: int = 64,
@@ -206,7 +210,7 @@ def _lgb_params(model, extra):
     return {**params, "verbose": -1, "num_threads": 1, "seed": model.random_state or 0}, rounds
 
 
-def _add_class_model(model, name, X, y, X_class, seed):
+def _add_class_model(model, name, X, y, X_class, seed, widening=1.0):
     """A copy of ``model`` with one more class model for ``name``, trained on the samples X, y.
 
     The kept class models that claim new-class samples (score above
@@ -214,7 +218,8 @@ def _add_class_model(model, name, X, y, X_class, seed):
     (continued training, not a refit), in which the new class counts as "not this class".
     All fits share one binned LightGBM data set (only the label changes) and run on one
     thread, as every class model of a full retrain does. ``X_class``: the real new-class
-    atoms, for the class statistics kept for later extension and the new class's envelope.
+    atoms, for the class statistics kept for later extension and the new class's envelope
+    (its radius multiplied by ``widening``).
 
     Returns the new model and a dict with the phase timings and the updated classes.
     """
@@ -252,15 +257,17 @@ def _add_class_model(model, name, X, y, X_class, seed):
     envelope = None
     if model.has_envelopes:  # fitted on the real new atoms: synthetic samples say nothing about where a class ends
         k = model.envelope_centres_.shape[1]
-        envelope = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
+        centres, radius = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
+        envelope = (centres, radius * float(widening))
     new = model.with_class(name, updated + [booster], arrays, envelope)
     info["packing_seconds"] = time.perf_counter() - t
     return new, info
 
 
-def _envelopes_by_name(new, model, X_class, seed):
+def _envelopes_by_name(new, model, X_class, seed, widening=1.0):
     """Envelopes of a refitted model ``new`` (classes in its own order): the old classes' kept,
-    the new class's fitted on its real atoms ``X_class``. A model without envelopes gives one without."""
+    the new class's fitted on its real atoms ``X_class`` (radius times ``widening``). A model
+    without envelopes gives one without."""
     new.envelope_quantile = model.envelope_quantile
     if not model.has_envelopes:
         new.envelope_centres_ = new.envelope_radius_ = None
@@ -273,8 +280,8 @@ def _envelopes_by_name(new, model, X_class, seed):
         if c in old:
             centres[i], radius[i] = model.envelope_centres_[old.index(c)], model.envelope_radius_[old.index(c)]
         else:
-            cc, radius[i] = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
-            centres[i, :len(cc)] = cc
+            cc, r = fit_envelope(X_class, n_centres=k, quantile=model.envelope_quantile, random_state=seed)
+            centres[i, :len(cc)], radius[i] = cc, r * float(widening)
     new.envelope_centres_, new.envelope_radius_ = centres, radius
 
 
@@ -284,7 +291,7 @@ def _sample_task(model, c, n, p_accept, seed, sampler=None):
 
 def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: int | None = None,
                  p_accept: float = 0.8, seed: int = 0, client=None, retrain_existing: bool = False,
-                 return_info: bool = False):
+                 return_info: bool = False, temperatures=None, envelope_widening: float | None = None):
     """A model with one more class, taught from a small fraction of new data.
 
     Parameters
@@ -319,6 +326,14 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
         decision boundaries.
     return_info : bool
         Also return sampler statistics and timings.
+    temperatures : array_like of float, optional
+        Temperature (K) of each row of ``X_new`` (NaN where unknown). The new class's
+        envelope is fitted on the atoms used; if they come from one temperature (or
+        unknown ones), it is widened so that it still holds the class at twice that
+        temperature (:func:`lessdask.model.envelope.temperature_widening`); the returned
+        info says which (``envelope_note``).
+    envelope_widening : float, optional
+        Use this widening instead (1: the envelope exactly as fitted).
 
     Returns
     -------
@@ -337,7 +352,22 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     k = max(2, int(round(fraction * len(X_new))))
-    used = X_new[rng.choice(len(X_new), size=min(k, len(X_new)), replace=False)]
+    chosen = rng.choice(len(X_new), size=min(k, len(X_new)), replace=False)
+    used = X_new[chosen]
+    if temperatures is not None:
+        temperatures = np.asarray(temperatures, np.float64).ravel()
+        if temperatures.shape != (len(X_new),):
+            raise InputError(f"temperatures must give one value per row of the new data ({len(X_new)}), "
+                             f"got {temperatures.shape[0]}")
+        temperatures = temperatures[chosen]
+    widening, note = temperature_widening(temperatures)
+    if envelope_widening is not None:
+        if not envelope_widening >= 1.0:
+            raise InputError(f"envelope_widening must be >= 1, got {envelope_widening!r}")
+        widening = float(envelope_widening)
+        note = f"the new class's envelope is widened by {widening:g} as asked"
+    if not model.has_envelopes:
+        note = "the model has no envelopes"
     n = int(n_per_class or len(used))
     n_old = int(n_per_class or (n if retrain_existing else min(n, OLD_SAMPLES_PER_CLASS or n)))
     seeds = [seed * 1000 + c for c in range(len(classes))]
@@ -369,24 +399,25 @@ def extend_model(model, name: str, X_new, fraction: float = 0.02, n_per_class: i
                 for attr in CLASS_ARRAYS:
                     if attr != "class_count_":
                         getattr(new, attr)[i] = getattr(model, attr)[classes.index(c)]
-        _envelopes_by_name(new, model, used, seed)
+        _envelopes_by_name(new, model, used, seed, widening)
         new.feature_settings_ = getattr(model, "feature_settings_", None)
         new.max_species_ = getattr(model, "max_species_", 2)
         phases = {}
     else:
-        new, phases = _add_class_model(model, name, X, y, used, seed)
+        new, phases = _add_class_model(model, name, X, y, used, seed, widening)
     t_fit = time.perf_counter() - t1
     info = {"new_samples_used": int(min(k, len(X_new))), "samples_per_class": n, "samples_per_old_class": n_old,
             "new_class_samples_trained_on": int(len(X_cls)), "samples_trained_on": int(len(y)),
             "sampling_seconds": round(t_sample, 3), "fit_seconds": round(t_fit, 3),
             **{k_: (round(v, 3) if isinstance(v, float) else v) for k_, v in phases.items()},
             "acceptance": {c: round(r[1]["acceptance"], 3) for c, r in zip(classes, results)},
-            "resets": {c: r[1]["resets"] for c, r in zip(classes, results)}}
+            "resets": {c: r[1]["resets"] for c, r in zip(classes, results)},
+            "envelope_widening": round(widening, 3), "envelope_note": note}
     new.extra_ = {"extension": {"name": name, **{k_: v for k_, v in info.items() if k_ != "acceptance"}}}
     return (new, info) if return_info else new
 
 
-def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
+def load_new_class_features(data, name: str, settings=None, temperatures=None, return_temperatures: bool = False):
     """Features of the new class from files: a reference data set or trajectories.
 
     Parameters
@@ -399,14 +430,28 @@ def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
         The new class.
     settings : FeatureSettings, optional
         Feature settings of the model being extended (trajectories are featurised with them).
+    temperatures : sequence of float or None, optional
+        Temperature (K) of each trajectory in ``data``, in order (reference sets carry their
+        own; their entries are ignored). None: unknown.
+    return_temperatures : bool
+        Also return the temperature of each row (NaN where unknown).
+
+    Returns
+    -------
+    X : ndarray, float32, shape (n, n_features)
+    temperatures : ndarray, float64, shape (n,)
+        Only with ``return_temperatures``.
     """
     from pathlib import Path
 
     from lessdask.features import compute_features, species_codes
     from lessdask.trajectory import open_universe, read_frame, species_of
 
-    parts = []
-    for item in data:
+    data = list(data)
+    if temperatures is not None and len(temperatures) != len(data):
+        raise InputError(f"give one temperature per data file: {len(data)} files, {len(temperatures)} temperatures")
+    parts, temps = [], []
+    for i, item in enumerate(data):
         p = Path(item)
         if p.suffix == ".nc":
             from lessdask.reference.dataset import load_reference
@@ -416,20 +461,24 @@ def load_new_class_features(data, name: str, settings=None) -> np.ndarray:
             if not sel.any():
                 raise InputError(f"{p} has no training samples labelled {name!r}")
             parts.append(ds.features.values[sel])
+            temps.append(ds.temperature.values[sel].astype(np.float64))
         else:
+            t = np.nan if temperatures is None or temperatures[i] is None else float(temperatures[i])
             u = open_universe(p)
             codes = species_codes(species_of(u.atoms), u.atoms.n_atoms)
             for frame in range(u.trajectory.n_frames):
                 pos, box, _ = read_frame(u, frame, where=str(p))
                 X, _ = compute_features(pos, box, codes, settings=settings, where=f"frame {frame} of {p}")
                 parts.append(X)
+                temps.append(np.full(len(X), t))
     if not parts:
         raise InputError("no data given for the new class")
-    return np.vstack(parts).astype(np.float32)
+    X = np.vstack(parts).astype(np.float32)
+    return (X, np.concatenate(temps)) if return_temperatures else X
 
 
 def extend(model, name: str, data, output, fraction: float = 0.02, seed: int = 0,
-           retrain_existing: bool = False, overwrite: bool = False, client=None) -> dict:
+           retrain_existing: bool = False, overwrite: bool = False, client=None, temperatures=None) -> dict:
     """Extend a model file with a new class from data files and save the result.
 
     Parameters
@@ -446,17 +495,25 @@ def extend(model, name: str, data, output, fraction: float = 0.02, seed: int = 0
         See :func:`extend_model`.
     overwrite : bool
         Replace an existing output file.
+    temperatures : sequence of float, optional
+        Temperature (K) of each trajectory in ``data`` (see :func:`load_new_class_features`):
+        with data at one temperature the new class's envelope is widened to hold it at twice
+        that temperature, and the result says so (``envelope_note``).
 
     Returns
     -------
     dict
-        Output path, class list, samples used, timings, sampler acceptance.
+        Output path, class list, samples used, timings, sampler acceptance, the envelope
+        widening and a note on the temperatures the data covered.
     """
     from lessdask.model.files import load_model, save_model
 
     base = load_model(model)
-    X = load_new_class_features(data, name, settings=base.feature_settings_)
+    X, T = load_new_class_features(data, name, settings=base.feature_settings_, temperatures=temperatures,
+                                   return_temperatures=True)
     new, info = extend_model(base, name, X, fraction=fraction, seed=seed, client=client,
-                             retrain_existing=retrain_existing, return_info=True)
+                             retrain_existing=retrain_existing, return_info=True, temperatures=T)
+    if info["envelope_widening"] > 1.0:
+        logger.warning("%s", info["envelope_note"])
     save_model(new, output, feature_settings=base.feature_settings_, overwrite=overwrite)
     return {"output": str(output), "classes": list(map(str, new.classes_)), **info}

