@@ -74,6 +74,8 @@ TASKS_DIR = ".lessdask_tasks"
 TITLE = "lessdask structure classification"
 #: Lock file inside a store, held by the one run writing it (:class:`StoreLock`).
 LOCK_FILE = ".lessdask_lock"
+#: Folder inside a store holding the running run's signed payload (removed when the run ends).
+PAYLOAD_DIR = ".lessdask_payload"
 #: Seconds after which the lock of a run on *another host* that stopped refreshing it is stale.
 LOCK_LEASE = 300.0
 #: Seconds between refreshes of a held lock (its modification time).
@@ -99,7 +101,7 @@ FINGERPRINT_BLOCKS = 64
 FINGERPRINT_BLOCK = 64 << 10
 _MARKER = re.compile(r"^(\d+)-(\d+)\.done$")
 # entries of a store directory that are part of a store (besides its variables' folders)
-_STORE_FILES = {"zarr.json", ".zattrs", ".zgroup", ".zmetadata", TASKS_DIR, LOCK_FILE}
+_STORE_FILES = {"zarr.json", ".zattrs", ".zgroup", ".zmetadata", TASKS_DIR, LOCK_FILE, PAYLOAD_DIR}
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from lessdask.pipeline.worker import PayloadFile, TaskSettings, run_task
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
 MAX_STALLED_ROUNDS = 3
 #: Folder inside the store holding the running run's payload file (removed when the run ends).
-PAYLOAD_FOLDER = ".lessdask_payload"
 
 
 @dataclass
@@ -251,15 +250,22 @@ def _payload_file(path: Path, run_id: str, inputs, plan):
     offsets travel in it once per worker, never with a task, and it does not die with a worker
     (a broadcast copy held by the workers did, ending rounds on batch systems).
     """
+    from lessdask import store
     from lessdask.features import species_codes
 
-    folder = path / PAYLOAD_FOLDER
+    folder = path.resolve() / store.PAYLOAD_DIR  # absolute: workers may run in another directory
     shutil.rmtree(folder, ignore_errors=True)  # a killed run's; one run per store at a time
-    folder.mkdir(mode=0o700)
     data = pickle.dumps({"universe": inputs.universe, "species": species_codes(inputs.species, len(inputs.species)),
                          "plan": plan})
     try:
-        yield PayloadFile.write(folder / f"{run_id}.pickle", data)
+        try:
+            folder.mkdir(mode=0o700)
+            payload = PayloadFile.write(folder / f"{run_id}.pickle", data)
+        except OSError as exc:
+            raise StoreError(f"cannot write the run's payload ({len(data) >> 10} KiB) into {path} "
+                             f"({exc.strerror or exc}); free space or fix permissions, then rerun with "
+                             "--resume") from None
+        yield payload
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
