@@ -59,13 +59,16 @@ print(f"{parse_bytes(m.group(1)) // int(n.group(1))}" if m and n else "auto")')
 NCPUS=${NCPUS:-$(nproc)}
 
 cleanup() {   # workers retire, then the scheduler stops, then this run's folder goes
-  timeout 60 python -c 'import sys; from distributed import Client
+  if [ -z "${STOPPED:-}" ]; then   # after SIGTERM PBS kills the job kill_delay (10 s) later: no time to retire
+    timeout 20 python -c 'import sys; from distributed import Client
 Client(scheduler_file=sys.argv[1], timeout=10).retire_workers(close_workers=True)' "$SCHED" >/dev/null 2>&1
-  [ -n "${WORKERS:-}" ] && { kill "$WORKERS" 2>/dev/null; wait "$WORKERS" 2>/dev/null; }
-  [ -n "${SCHEDULER:-}" ] && { kill "$SCHEDULER" 2>/dev/null; wait "$SCHEDULER" 2>/dev/null; }
+  fi
+  for p in ${WORKERS:-} ${SCHEDULER:-}; do kill "$p" 2>/dev/null; done
+  for _ in $(seq 25); do kill -0 ${WORKERS:-} ${SCHEDULER:-} 2>/dev/null || break; sleep 0.2; done
+  for p in ${WORKERS:-} ${SCHEDULER:-}; do kill -9 "$p" 2>/dev/null; done
   rm -rf "$RUN"
 }
-trap ':' TERM INT   # the client gets the signal itself; this shell waits for its message
+trap 'STOPPED=1' TERM INT   # the client gets the signal itself; this shell waits for its message
 
 python -m distributed.cli.dask_scheduler --scheduler-file "$SCHED" --protocol "$PROTOCOL" --interface "$IFACE" \
   --port 0 --dashboard-address "$IP:0" &

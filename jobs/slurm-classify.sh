@@ -41,6 +41,8 @@ if ! python -c "import lessdask" 2>/dev/null; then
 fi
 
 RUN=${SLURM_SUBMIT_DIR:-$PWD}/lessdask-run-${SLURM_JOB_ID}
+# a job before this one in a resubmitted chain may have been killed (KillWait) before it removed its run folder
+case "${LESSDASK_PREVIOUS_RUN:-}" in */lessdask-run-[0-9]*) rm -rf "$LESSDASK_PREVIOUS_RUN" ;; esac
 mkdir -m 700 -p "$RUN"
 SCHED=$RUN/scheduler.json
 # interface and its address on this node; a wrong LESSDASK_INTERFACE is reported with the ones there are
@@ -65,14 +67,17 @@ fi
 
 cleanup() {   # workers retire (the worker loop ends), then the scheduler stops, then this run's folder goes
   touch "$RUN/done"
-  timeout 60 python -c 'import sys; from distributed import Client
+  if [ -z "${STOPPED:-}" ]; then   # after SIGTERM SLURM kills the job KillWait (30 s) later: no time to retire
+    timeout 20 python -c 'import sys; from distributed import Client
 Client(scheduler_file=sys.argv[1], timeout=10).retire_workers(close_workers=True)' "$SCHED" >/dev/null 2>&1
-  for _ in $(seq 150); do kill -0 "${WORKERS:-}" 2>/dev/null || break; sleep 0.2; done
-  [ -n "${WORKERS:-}" ] && { kill "$WORKERS" 2>/dev/null; wait "$WORKERS" 2>/dev/null; }
-  [ -n "${SCHEDULER:-}" ] && { kill "$SCHEDULER" 2>/dev/null; wait "$SCHEDULER" 2>/dev/null; }
+    for _ in $(seq 50); do kill -0 "${WORKERS:-}" 2>/dev/null || break; sleep 0.2; done
+  fi
+  for p in ${WORKERS:-} ${SCHEDULER:-}; do kill "$p" 2>/dev/null; done
+  for _ in $(seq 25); do kill -0 ${WORKERS:-} ${SCHEDULER:-} 2>/dev/null || break; sleep 0.2; done
+  for p in ${WORKERS:-} ${SCHEDULER:-}; do kill -9 "$p" 2>/dev/null; done
   rm -rf "$RUN"
 }
-trap ':' TERM INT   # the client gets the signal itself; this shell waits for its message
+trap 'STOPPED=1' TERM INT   # the client gets the signal itself; this shell waits for its message
 
 python -m distributed.cli.dask_scheduler --scheduler-file "$SCHED" --protocol "$PROTOCOL" --interface "$IFACE" \
   --port 0 --dashboard-address "$IP:0" &
@@ -120,7 +125,7 @@ if [ "$RC" = 143 ] && [ "${LESSDASK_RESUBMIT:-10}" -gt 0 ]; then
   ARGS=()
   for a in "$@"; do [ "$a" = --overwrite ] || ARGS+=("$a"); done
   case " ${ARGS[*]} " in *" --resume "*) ;; *) ARGS+=(--resume) ;; esac
-  LESSDASK_RESUBMIT=$((${LESSDASK_RESUBMIT:-10} - 1)) sbatch --export=ALL --dependency="afterany:$SLURM_JOB_ID" \
+  LESSDASK_RESUBMIT=$((${LESSDASK_RESUBMIT:-10} - 1)) LESSDASK_PREVIOUS_RUN=$RUN sbatch --export=ALL --dependency="afterany:$SLURM_JOB_ID" \
     "${OPTS[@]}" "$SCRIPT" "${ARGS[@]}" && echo "lessdask: resubmitted with --resume (LESSDASK_RESUBMIT=$((${LESSDASK_RESUBMIT:-10} - 1)) left)" >&2
 fi
 cleanup

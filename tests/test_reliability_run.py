@@ -106,15 +106,17 @@ def test_a_user_error_stops_the_run_at_once_without_retries(tmp_path, crystal_fr
     from distributed import get_task_stream
 
     frames, types, dims = crystal_frames
-    bad = [f.copy() for f in frames * 6]
+    bad = [f.copy() for f in frames * 20]
     for f in bad:
         f[3, 0] = np.nan  # every frame is bad: on main every task ran three times
-    traj = write_lammps_dump(tmp_path / "bad.lammpstrj", bad, types, dims * 6)
+    traj = write_lammps_dump(tmp_path / "bad.lammpstrj", bad, types, dims * 20)
     with get_task_stream(client) as ts, pytest.raises(InputError, match=r"frame \d+ .*atom index 3"):
         classify(traj, output=tmp_path / "r.zarr", client=client, progress=False, frames_per_task=1)
     time.sleep(1.0)  # let the last records of tasks already running arrive
-    attempts = [r for r in ts.data if str(r["key"]).startswith("lessdask-")]
-    assert 1 <= len(attempts) <= 8, f"{len(attempts)} task attempts for 24 tasks"
+    keys = [str(r["key"]) for r in ts.data if str(r["key"]).startswith("lessdask-")]
+    assert len(keys) == len(set(keys)), "a task that met a user error was retried"
+    # tasks already queued on a worker when the first receipt arrives may still run (tens of ms each)
+    assert 1 <= len(keys) <= 30, f"{len(keys)} of 60 tasks ran after a user error"
 
 
 def test_a_user_error_is_one_message_and_exit_code_2(tmp_path, crystal_frames):
