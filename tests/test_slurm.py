@@ -216,6 +216,7 @@ def test_a_drained_node_fails_clearly_within_a_bounded_time(slurm, tmp_path, dum
 # --------------------------------------------------------------------------- the long runs
 
 
+@pytest.mark.slow  # minutes of 1-minute walltimes: run with pytest -m slurm
 def test_jobqueue_run_longer_than_three_walltimes_survives_a_queue_wait_and_a_scancel(slurm, tmp_path, long_run):
     """The issue's scenario: workers with a 1-minute walltime, a job 60 s in the queue behind
     another one, one worker job cancelled mid-run; it finishes unattended with the embedded
@@ -264,6 +265,7 @@ def test_jobqueue_run_longer_than_three_walltimes_survives_a_queue_wait_and_a_sc
     print(f"\njobqueue long run: {took:.0f} s, jobs that ran {sorted(ran)}, states {states}")
 
 
+@pytest.mark.slow  # minutes of 1-minute walltimes: run with pytest -m slurm
 def test_batch_script_runs_through_three_walltimes_and_a_killed_worker_step(slurm, tmp_path, long_run):
     """jobs/slurm-classify.sh inside 1-minute allocations: SLURM's SIGTERM at the walltime stops the
     client cleanly, the script resubmits itself with --resume, a cancelled worker step is started

@@ -69,18 +69,6 @@ def make_cell_list(frac, cart, codes, H, radius: float) -> CellList:
     return CellList(ncell, mrange, *build_cell_list(frac, cart, codes, ncell))
 
 
-def runs_in_cell_order(cells: CellList, targets, rows):
-    """Targets ``targets[rows]`` in cell order, their output rows, and where each run of targets
-    sharing a cell starts (each run gathers its neighbourhood once)."""
-    n = cells.rank.shape[0]
-    tsorted, trow = targets_in_cell_order(cells.rank, targets[rows], n)
-    trow = rows[trow]
-    cs, nc = cells.cell_sorted, cells.ncell
-    cell_lin = (cs[tsorted, 0] * nc[1] + cs[tsorted, 1]) * nc[2] + cs[tsorted, 2]
-    run_start = np.concatenate([[0], np.flatnonzero(np.diff(cell_lin)) + 1, [tsorted.size]]).astype(np.int64)
-    return tsorted, trow, run_start
-
-
 @njit(cache=True)
 def wrap_into_box(pos, H, H_inv):
     """Fractional coordinates in [0, 1) and the wrapped Cartesian positions."""
@@ -137,27 +125,6 @@ def build_cell_list(frac, cart, species, ncell):
         cell_sorted[r, 1] = (c // n2) % n1
         cell_sorted[r, 2] = c % n2
     return start, rank, cart_sorted, species_sorted, cell_sorted
-
-
-@njit(cache=True)
-def targets_in_cell_order(rank, rows_atoms, n):
-    """Sorted-array positions of the target atoms in ascending (cell) order, and their output rows."""
-    row_of = np.full(n, -1, np.int64)
-    for r in range(rows_atoms.shape[0]):
-        row_of[rank[rows_atoms[r]]] = r
-    m = 0
-    for s in range(n):
-        if row_of[s] >= 0:
-            m += 1
-    tsorted = np.empty(m, np.int64)
-    trow = np.empty(m, np.int64)
-    m = 0
-    for s in range(n):
-        if row_of[s] >= 0:
-            tsorted[m] = s
-            trow[m] = row_of[s]
-            m += 1
-    return tsorted, trow
 
 
 @njit(cache=True)

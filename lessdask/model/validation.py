@@ -53,6 +53,8 @@ MAX_PREDICTION_THREADS = 1024
 MAX_TREES = 100_000
 MAX_LEAVES = 131_072
 MAX_DEPTH = 1024
+# |leaf value| and |shrinkage| bound for a LightGBM classifier (the shipped model's largest leaf is 0.6)
+MAX_LEAF_VALUE = 1e6
 
 _MEMBER = re.compile(r"^(metadata\.json|base/(\d+)\.skops|mega/(\d+)\.txt)$")
 _PARAMS = {"preset", "n_folds", "temperature", "output", "random_state", "n_jobs", "prediction_threads",
@@ -364,6 +366,10 @@ def _check_tree(tree: dict, n: int, width: int, where) -> dict:
             raise ModelFileError(f"{where}: booster {name} has {len(values)} {key} values for {L} leaves "
                                  "(truncated or damaged)")
         out[key] = values
+    # a classifier's leaves are O(1) scores; a huge one (1e308) is finite but its sum over trees is not
+    if any(abs(v) > MAX_LEAF_VALUE for v in out["leaf_value"]) or abs(out["shrinkage"][0]) > MAX_LEAF_VALUE:
+        raise ModelFileError(f"{where}: booster {name} has a leaf value or shrinkage beyond ±{MAX_LEAF_VALUE:g}, "
+                             "which no trained classifier has (damaged)")
     if L == 1:
         return out
     if not all(0 <= f < width for f in out["split_feature"]):
