@@ -452,6 +452,39 @@ def _add_interface(sub) -> None:
     p.set_defaults(func=run)
 
 
+@command
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write labels and probabilities as extended XYZ or LAMMPS dump (OVITO, VMD, ASE)",
+                       description="Write the labels, class names and per-class probabilities of a results store as "
+                                   "extended XYZ (.xyz, .extxyz) or LAMMPS dump (.lammpstrj, .dump, dump.*), "
+                                   "optionally gzipped (.gz); colour atoms by 'label' in OVITO or VMD.")
+    p.add_argument("results", help="results store written by 'lessdask classify'")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="file to write; its name gives the format (.xyz/.extxyz or .lammpstrj/.dump, optional .gz)")
+    p.add_argument("--frames", metavar="SPEC", default=None,
+                   help="frames to write: N, N,M,..., START:STOP[:STEP] (frame numbers of the store) or 'last' "
+                        "(default: all)")
+    p.add_argument("--trajectory", nargs="+", metavar="FILE", default=None,
+                   help="read positions from the input the store was classified from (topology first); "
+                        "needed when the store has no positions (classified without --save-positions)")
+    p.add_argument("--format", choices=["extxyz", "lammps-dump"], default=None,
+                   help="file format (default: from the file name)")
+
+    def run(args):
+        from lessdask.analysis.export import export_labels, parse_frames
+
+        r = export_labels(args.results, args.output, frames=parse_frames(args.frames), trajectory=args.trajectory,
+                          format=args.format)
+        n = len(r["frames"])
+        print(f"wrote {r['output']} ({r['format']}): {n} frame{'s' if n != 1 else ''} x {r['atoms']} atoms, "
+              f"positions from the {r['positions']}")
+        print("label: " + ", ".join(f"{i} = {c}" for i, c in enumerate(r["classes"])) + ", -1 = other")
+        if "types" in r:
+            print("type: " + ", ".join(f"{t} = {s}" for s, t in r["types"].items()))
+
+    p.set_defaults(func=run)
+
+
 # ---- settings files: config
 
 
