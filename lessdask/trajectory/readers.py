@@ -180,7 +180,9 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     format, topology_format : str, optional
         MDAnalysis format names overriding the guess from the file names.
     dt : float, optional
-        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units); must be positive.
+        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units), and for any
+        format that records no time (XYZ, PDB, ...; default 1 ps, said once in a log message
+        instead of MDAnalysis' warning at every frame); must be positive.
     atom_style : str, optional
         For LAMMPS data files: the ``atom_style`` (``atomic``, ``charge``, ``molecular``,
         ``full``, ...) or the columns (``"id type q x y z"``). Default: the ``Atoms # style``
@@ -242,7 +244,38 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
         raise InputError(f"cannot read {' + '.join(files)}: {msg}{hint}") from None
     if u.atoms.n_atoms == 0:
         raise InputError(f"{topology} contains no atoms")
+    _settle_time_step(u, dt, " + ".join(files))
     return u
+
+
+def _settle_time_step(universe, dt: float | None, files: str) -> None:
+    """Give a reader that knows no time step one, once, instead of MDAnalysis warning at every frame read.
+
+    Formats without times (XYZ, PDB, ...) make MDAnalysis warn "Reader has no dt information,
+    set to 1.0 ps" whenever a time is read, on the client and on every worker. Here the time
+    step is set on the reader (``dt`` if given, else MDAnalysis' 1 ps), so that it travels with
+    the pickled reader to the workers, and one message says what the times mean.
+    """
+    reader = universe.trajectory
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            reader.dt  # noqa: B018 - the property warns when the reader has no time step
+        except Exception:  # noqa: BLE001 - readers without a time step raise various errors
+            return
+    if not any("no dt information" in str(w.message) for w in seen):
+        return
+    value = 1.0 if dt is None else float(dt)
+    for r in [reader, *getattr(reader, "readers", [])]:  # ChainReader: each file's reader
+        kwargs = getattr(r, "_ts_kwargs", None)
+        if isinstance(kwargs, dict):
+            kwargs["dt"] = value
+        ts = getattr(r, "ts", None)
+        if ts is not None:
+            ts.data["dt"] = value
+    if dt is None:
+        logger.info("%s records no time step: times are frame numbers x 1 ps; give the real one with --dt (dt=)",
+                    files)
 
 
 def _is_data_file(path: str, topology_format: str | None) -> bool:
