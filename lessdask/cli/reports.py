@@ -124,7 +124,9 @@ def classify_report(summary: dict) -> str:
     """
     from lessdask.classes import describe_class
 
-    lines = [f"classified {summary['atoms']:,} atoms x {summary['frames']:,} frames in {summary['seconds']:.1f} s "
+    nf = summary["frames"]
+    lines = [f"classified {summary['atoms']:,} atoms x {nf:,} frame{'s' if nf != 1 else ''} "
+             f"in {summary['seconds']:.1f} s "
              f"({summary['atom_frames_per_second']:,.0f} atom-frames/s on {summary['workers']} worker"
              f"{'s' if summary['workers'] != 1 else ''}) -> {summary['output']}"]
     if summary.get("chunks_skipped"):
