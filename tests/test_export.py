@@ -175,3 +175,22 @@ def test_export_command_writes_a_dump_in_a_real_process(stores, tmp_path):
     r = subprocess.run([sys.executable, "-m", "lessdask.cli", "export", str(stores[1]), "-o", str(tmp_path / "n.xyz")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "--save-positions" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ovito_reads_both_exports_and_colours_by_label(stores, tmp_path):
+    """OVITO (the optional 'ovito' extra) reads each export with its label column and colour-codes by it."""
+    pytest.importorskip("ovito")
+    from ovito.io import import_file
+    from ovito.modifiers import ColorCodingModifier
+
+    ds = open_results(stores[0])
+    for name in ("o.xyz", "o.lammpstrj"):
+        export_labels(stores[0], tmp_path / name, frames=[0, 3])
+        pipeline = import_file(str(tmp_path / name))
+        assert pipeline.num_frames == 2
+        pipeline.modifiers.append(ColorCodingModifier(property="label", start_value=-1,
+                                                      end_value=ds.sizes["structure"] - 1))
+        data = pipeline.compute(1)
+        order = np.argsort(np.asarray(data.particles["Particle Identifier"]))
+        np.testing.assert_array_equal(np.asarray(data.particles["label"])[order], ds["label"].values[3])
+        assert "Color" in data.particles.keys()
