@@ -3,7 +3,9 @@
 Each exported atom carries its id, species (or LAMMPS type), position, label (index into the
 store's ``structure`` coordinate, ``-1`` for "other"), class name (extended XYZ only) and one
 ``prob_<class>`` column per class, so that a viewer can colour atoms by structure
-("Color coding" on ``label`` in OVITO; ``user`` fields in VMD) without any lessdask code.
+(OVITO's Color coding modifier on ``label``, tested) without any lessdask code. VMD reads the
+positions, ids and types of both files (its plugins pass no extra columns on; tested only
+through MDAnalysis' and ASE's readers, as there is no VMD here).
 
 Species come from the store (the ``species`` coordinate every store written by this version
 keeps); positions from the store (``classify --save-positions``) or, when it is given, from the

@@ -513,7 +513,7 @@ def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write labels and probabilities as extended XYZ or LAMMPS dump (OVITO, VMD, ASE)",
                        description="Write the labels, class names and per-class probabilities of a results store as "
                                    "extended XYZ (.xyz, .extxyz) or LAMMPS dump (.lammpstrj, .dump, dump.*), "
-                                   "optionally gzipped (.gz); colour atoms by 'label' in OVITO or VMD.")
+                                   "optionally gzipped (.gz); colour atoms by 'label' in OVITO (Color coding).")
     p.add_argument("results", help="results store written by 'lessdask classify'")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="file to write; its name gives the format (.xyz/.extxyz or .lammpstrj/.dump, optional .gz)")
