@@ -87,7 +87,7 @@ def test_export_positions_from_the_original_trajectory(stores, dump_file, tmp_pa
 
 
 def test_export_without_positions_or_trajectory_is_a_clear_error(stores, tmp_path):
-    with pytest.raises(InputError, match="save-positions.*--trajectory"):
+    with pytest.raises(InputError, match=r"save-positions.*--trajectory.*recorded in the store: --trajectory /"):
         export_labels(stores[1], tmp_path / "x.xyz")
     assert not (tmp_path / "x.xyz").exists()
 

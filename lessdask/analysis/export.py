@@ -272,6 +272,8 @@ def export_labels(results: xr.Dataset | str | os.PathLike, output: str | os.Path
         Export from a store whose run did not finish (unwritten atoms have label -1 and NaN
         probabilities).
 
+    The atoms written are the store's (the ``--select`` of the run, if any), in store order.
+
     Returns
     -------
     dict
@@ -315,10 +317,13 @@ def export_labels(results: xr.Dataset | str | os.PathLike, output: str | os.Path
     if trajectory is not None:
         source = _TrajectoryPositions(trajectory, ds)
     elif "position" not in ds.variables:
+        inputs = ds.attrs.get("inputs")
+        recorded = (f" (recorded in the store: --trajectory {' '.join(map(str, inputs))})"
+                    if isinstance(inputs, list) and inputs else "")
         raise InputError(
             f"{_name(results)} has no positions (it was classified without --save-positions) and no trajectory "
             "was given: pass the input it was classified from (trajectory=[topology, trajectory files...]; "
-            "lessdask export ... --trajectory FILE [FILE ...]), or classify again with --save-positions"
+            f"lessdask export ... --trajectory FILE [FILE ...]){recorded}, or classify again with --save-positions"
         )
     species = atom_species(ds)
     if species is None:
