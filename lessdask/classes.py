@@ -47,7 +47,19 @@ ALIASES: dict[str, str] = {
 
 
 def describe_class(name: str) -> str:
-    """The full name of a class (:data:`CLASS_NAMES`), or ``"added class"`` for one a user extended a model with."""
+    """The full name of a class.
+
+    Parameters
+    ----------
+    name : str
+        A class name as a model or store spells it (``"DC"``).
+
+    Returns
+    -------
+    str
+        Its entry in :data:`CLASS_NAMES` (``"cubic diamond"``), or ``"added class (lessdask
+        extend)"`` for a class a user added to a model.
+    """
     return CLASS_NAMES.get(str(name), "added class (lessdask extend)")
 
 
@@ -89,7 +101,20 @@ def resolve_class(name: str, classes: Iterable[str]) -> str:
 
 
 def resolve_classes(names: Iterable[str] | None, classes: Iterable[str]) -> list[str] | None:
-    """:func:`resolve_class` for each name (None stays None)."""
+    """:func:`resolve_class` for each of ``names``.
+
+    Parameters
+    ----------
+    names : iterable of str or None
+        What the user typed; None stays None (no restriction).
+    classes : iterable of str
+        The classes available.
+
+    Returns
+    -------
+    list of str or None
+        The classes meant, in the order given.
+    """
     if names is None:
         return None
     classes = list(classes)

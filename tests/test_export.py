@@ -84,6 +84,13 @@ def test_export_positions_from_the_original_trajectory(stores, dump_file, tmp_pa
     ref = open_results(stores[0])
     (atoms,) = read(out, index=":", format="extxyz")
     np.testing.assert_allclose(atoms.positions, ref["position"].values[3], atol=1e-5)
+    # an MDAnalysis Universe (or AtomGroup) the user already holds does as well
+    import MDAnalysis as mda
+
+    u = mda.Universe(str(dump_file), format="LAMMPSDUMP", dt=0.001)
+    export_labels(stores[1], tmp_path / "from-universe.xyz", frames=[2], trajectory=u.atoms)
+    (atoms,) = read(tmp_path / "from-universe.xyz", index=":", format="extxyz")
+    np.testing.assert_allclose(atoms.positions, ref["position"].values[2], atol=1e-5)
 
 
 def test_export_without_positions_or_trajectory_is_a_clear_error(stores, tmp_path):

@@ -37,7 +37,17 @@ EXPORT_FORMATS = {
 
 
 def export_format(path: str | os.PathLike) -> str:
-    """The export format a file name asks for (``"extxyz"`` or ``"lammps-dump"``); a trailing ``.gz`` is allowed.
+    """The export format a file name asks for; a trailing ``.gz`` is allowed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+
+    Returns
+    -------
+    str
+        ``"extxyz"`` or ``"lammps-dump"``.
 
     Raises
     ------
@@ -56,10 +66,23 @@ def export_format(path: str | os.PathLike) -> str:
 
 
 def parse_frames(spec: str | None):
-    """Frames given on the command line: ``"5"``, ``"0,4,9"``, ``"0:10:2"`` (values of ``frame``), ``"last"``.
+    """Frames given on the command line (``lessdask export --frames``), as :func:`export_labels` takes them.
 
-    Returns what :func:`export_labels` takes as ``frames``: None (all), ``"last"``, a slice or a
-    list mixing ints and slices.
+    Parameters
+    ----------
+    spec : str or None
+        ``"5"``, ``"0,4,9"``, ``"0:10:2"`` (values of the ``frame`` coordinate, stop excluded),
+        ``"last"``, or a comma-separated mix; None, ``""`` or ``"all"`` for every frame.
+
+    Returns
+    -------
+    None, str, slice or list
+        None (all), ``"last"``, a slice, or a list mixing ints, slices and ``"last"``.
+
+    Raises
+    ------
+    lessdask.errors.InputError
+        A part that is none of these.
     """
     if spec is None or str(spec).strip() in ("", "all"):
         return None

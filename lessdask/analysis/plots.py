@@ -56,7 +56,19 @@ def plot_fractions(fractions: xr.DataArray, path: str | os.PathLike) -> Path:
 
 
 def fractions_figure(fractions: xr.DataArray):
-    """The figure :func:`plot_fractions` saves (a matplotlib ``Figure``, for notebooks and tests)."""
+    """The figure :func:`plot_fractions` saves, for notebooks and tests.
+
+    Parameters
+    ----------
+    fractions : xarray.DataArray
+        Output of :func:`lessdask.analysis.phase_fractions`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: label fractions, or mean class probabilities (``method="probability"``:
+        y axis "mean class probability", with a note on the floor of absent classes).
+    """
     frac = fractions.transpose("frame", "structure").compute()
     names = [str(s) for s in frac["structure"].values]
     if "time" in frac.coords:
