@@ -131,7 +131,10 @@ def classify_report(summary: dict) -> str:
              f"{'s' if summary['workers'] != 1 else ''}) -> {summary['output']}"]
     if summary.get("chunks_skipped"):
         lines.append(f"resumed: {summary['chunks_skipped']} of {summary['chunks']} chunks were already written")
-    fr = phase_fractions(summary["output"]).isel(frame=-1).compute()
+    from lessdask.store import open_results
+
+    last = open_results(summary["output"]).isel(frame=[-1])  # read the last frame only, whatever the store's size
+    fr = phase_fractions(last).isel(frame=0).compute()
     time = float(fr["time"]) if "time" in fr.coords else float("nan")
     when = f"frame {int(fr['frame'])}" + (f", {time:g} ps" if time == time else "")
     lines.append(f"phase fractions of the last frame ({when}):")
