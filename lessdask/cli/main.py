@@ -329,7 +329,8 @@ def _add_classify(sub) -> None:
                    help="also store the features (q_l and their neighbour averages)")
     p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
     p.add_argument("--format", default=None,
-                   help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ) (default: from the file name)")
+                   help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ; ASE: read with ASE, the ase extra) "
+                        "(default: from the file name)")
     p.add_argument("--topology-format", default=None,
                    help="topology format (MDAnalysis name) (default: from the file name)")
     p.add_argument("--dt", type=float, default=None,
