@@ -323,7 +323,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--atoms-per-chunk", type=_positive_int, default=None,
                    help="atoms per Zarr chunk (default: all atoms, at most 250,000)")
     p.add_argument("--frames-per-task", type=_positive_int, default=None,
-                   help="frames per task and Zarr chunk (default: about 4 million atom-frames per task, "
+                   help="frames per task and Zarr chunk (default: about a million atom-frames per task, "
                         "spread over the workers)")
     p.add_argument("--save-features", action="store_true",
                    help="also store the features (q_l and their neighbour averages)")
