@@ -353,7 +353,7 @@ def _settle_time_step(universe, dt: float | None, files: str) -> None:
         ts = getattr(r, "ts", None)
         if ts is not None:
             ts.data["dt"] = value
-    if dt is None:
+    if dt is None and getattr(reader, "n_frames", 1) > 1:  # one frame: its time, 0, needs no step
         logger.info("%s records no time step: times are frame numbers x 1 ps; give the real one with --dt (dt=)",
                     files)
 
