@@ -187,3 +187,11 @@ def test_demo_writes_no_png_unless_asked(tmp_path, monkeypatch):
     assert r["plot"] is None and sorted(p.name for p in tmp_path.iterdir()) == ["lessdask-demo.zarr"]
     r = demo.run_demo(output=store, png=tmp_path / "figs" / "demo.png")
     assert r["plot"] == str(tmp_path / "figs" / "demo.png") and (tmp_path / "figs" / "demo.png").stat().st_size > 0
+
+
+def test_extended_classes_are_described_too():
+    from lessdask.classes import describe_class
+
+    assert describe_class("graphite") == "graphite (hexagonal)"
+    assert describe_class("my_phase") == "added class (lessdask extend)"
+    assert resolve_class("Graphite", [*STRUCTURES, "graphite"]) == "graphite"
