@@ -13,7 +13,8 @@ def demo_trajectory() -> Path:
     return Path(str(resources.files("lessdask") / "data" / "demo" / DEMO_TRAJECTORY))
 
 
-def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None = None, progress=True) -> dict:
+def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None = None, progress=True,
+             png=None) -> dict:
     """Classify the demo trajectory with the default model and return its phase fractions.
 
     Parameters
@@ -26,12 +27,15 @@ def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None =
         Keyword arguments of :func:`lessdask.cluster.get_client` (default: embedded LocalCluster).
     progress : bool
         Show progress.
+    png : str or Path, optional
+        Draw the phase fractions into this image file. Default: no figure (nothing is written
+        besides the store; ``lessdask fractions STORE --png FILE`` draws it later).
 
     Returns
     -------
     dict
         ``summary`` of the run, ``fractions`` (a pandas DataFrame: frames x classes), and the
-        ``plot`` path of the phase-fraction figure.
+        ``plot`` path of the phase-fraction figure (None unless ``png`` was given).
     """
     from lessdask.analysis import phase_fractions, plot_fractions
     from lessdask.pipeline import classify
@@ -46,5 +50,5 @@ def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None =
     table = fr.to_pandas()
     table.index = [f"{t:.1f} ps" for t in fr["time"].values]
     table = table.loc[:, (table > 0).any()]  # classes seen at least once
-    png = plot_fractions(fr, Path(output).with_suffix(".fractions.png"))
-    return {"summary": summary, "fractions": table, "plot": str(png)}
+    plot = str(plot_fractions(fr, png)) if png else None
+    return {"summary": summary, "fractions": table, "plot": plot}

@@ -5,9 +5,10 @@ A results store is an :class:`xarray.Dataset` in Zarr (format 3), readable with
 
 coords
     ``frame`` (frame) int64 trajectory frame index; ``time`` (frame) float64, ps;
-    ``atom`` (atom) int64 atom id from the input file; ``structure`` (structure) str class
-    names in model order; ``cell`` the six box parameters; ``feature`` and ``spatial`` where
-    those variables exist.
+    ``atom`` (atom) int64 atom id from the input file; ``species`` (atom) str the atom's
+    element, name or type as the input gives it (older stores lack it: :func:`atom_species`
+    then returns None); ``structure`` (structure) str class names in model order; ``cell`` the
+    six box parameters; ``feature`` and ``spatial`` where those variables exist.
 ``label`` (frame, atom) int8
     Index into ``structure``; ``-1`` is "other" (outside the reference envelope of the most
     probable class) and the fill value of chunks never written. CF ``flag_values`` and
@@ -571,7 +572,7 @@ def _compare_fingerprints(path, old, new) -> None:
 
 
 def create_store(path: str | os.PathLike, *, frames, atom_ids, classes, feature_names, layout: StoreLayout,
-                 attrs: dict) -> None:
+                 attrs: dict, species=None) -> None:
     """Write the metadata of an empty store: every variable, coordinate and attribute, no data.
 
     Parameters
@@ -592,11 +593,16 @@ def create_store(path: str | os.PathLike, *, frames, atom_ids, classes, feature_
     attrs : dict
         Provenance attributes; ``title`` is set to :data:`TITLE`, ``complete`` to False here
         and True by :func:`mark_complete`.
+    species : array_like of str, optional
+        Species (element, name or type, as strings) of each atom, in the order of
+        ``atom_ids``: the ``species`` coordinate, written now, so that labels can be exported
+        (:func:`lessdask.analysis.export_labels`) without the input.
 
     Raises
     ------
     StoreError
-        The location cannot be written, or holds something else than the creating run's lock.
+        The location cannot be written, or holds something else than the creating run's lock;
+        ``species`` does not have one entry per atom.
     """
     import dask.array as da
     import xarray as xr
@@ -622,6 +628,11 @@ def create_store(path: str | os.PathLike, *, frames, atom_ids, classes, feature_
         "structure": ("structure", np.array(classes, dtype=object)),
         "cell": ("cell", np.array(CELL, dtype=object)),
     }
+    if species is not None:
+        species = np.asarray(species).astype(str)
+        if species.shape != (na,):
+            raise StoreError(f"cannot create the results store {path}: {species.size} species for {na} atoms")
+        coords["species"] = ("atom", species.astype(object))
     if layout.save_features:
         k = len(feature_names)
         data["features"] = (("frame", "atom", "feature"),
@@ -642,6 +653,8 @@ def create_store(path: str | os.PathLike, *, frames, atom_ids, classes, feature_
     ds["time"].attrs.update(long_name="simulation time", units="ps")
     ds["dimensions"].attrs.update(long_name="box lengths (Å) and angles (degrees)", units="Å, degree")
     ds["atom"].attrs.update(long_name="atom id from the input file")
+    if species is not None:
+        ds["species"].attrs.update(long_name="atom species (element, name or type) from the input file")
     if layout.save_positions:
         ds["position"].attrs.update(long_name="atom position", units="Å")
     if layout.save_features:
@@ -926,6 +939,24 @@ def open_results(path: str | os.PathLike, allow_incomplete: bool = False):
             "or open it with allow_incomplete=True to read the frames written so far"
         )
     return ds
+
+
+def atom_species(ds) -> np.ndarray | None:
+    """Species of the atoms of a results dataset as strings, or None for a store written without them.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (see :func:`open_results`), possibly a selection of its atoms.
+
+    Returns
+    -------
+    numpy.ndarray of str or None
+        One entry per atom of ``ds`` (the ``species`` coordinate); None if the store predates it.
+    """
+    if "species" not in ds.variables:
+        return None
+    return np.array([str(s) for s in np.asarray(ds["species"].values).tolist()], dtype=str)  # zarr 3 StringDType
 
 
 def store_status(path: str | os.PathLike, model_digest: str | None = None) -> str:

@@ -29,7 +29,7 @@ def _split(requirement: str) -> tuple[str, str]:
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("md", "test"):
+    for extra in ("md", "test", "ase"):
         reqs += project["optional-dependencies"][extra]
     out: dict[str, str] = {}
     for r in reqs:

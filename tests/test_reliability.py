@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_run_costs_nothing(tmp_path, big_traj, clean_store):
 def test_a_killed_run_is_finished_by_resume_with_identical_results(tmp_path, big_traj, clean_store):
     out = tmp_path / "killed-run.zarr"
     cmd = [sys.executable, "-m", "lessdask.cli", "classify", str(big_traj[0]), str(big_traj[1]), "-o", str(out),
-           "--frames-per-task", "1", "--atoms-per-chunk", "16000", "--workers", "1"]
+           "--frames-per-task", "1", "--atoms-per-chunk", "16000", "--workers", "1", "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 180

@@ -77,7 +77,7 @@ def _profile(tmp_path, name, **options) -> Path:
 def _classify(tmp_path, *args, timeout=900, patch=""):
     """``lessdask classify ARGS`` in a subprocess (``patch``: Python run first, e.g. a shorter timeout)."""
     code = f"import sys\n{patch}\nfrom lessdask.cli.main import main\nsys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, "classify", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-c", code, "classify", "--json", *map(str, args)], capture_output=True,
                           text=True, env=ENV, cwd=tmp_path, timeout=timeout)
 
 

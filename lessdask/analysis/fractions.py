@@ -33,7 +33,11 @@ def phase_fractions(
         labelled -1, an extra class :data:`OTHER` (``"other"``) is appended to
         ``structure`` holding their fraction, so every row still sums to 1; if none is,
         the output has exactly the store's classes. ``"probability"`` averages the class
-        probabilities over the selected atoms (rows sum to 1; no "other" class).
+        probabilities over the selected atoms (rows sum to 1; no "other" class). This is a
+        soft measure, not a phase fraction: probabilities are a softmax and never reach 0, and
+        atoms the model is unsure of (hot crystal, interfaces, "other" atoms) spread theirs over
+        every class, so classes absent from the system keep a floor of up to about 1 % each
+        (docs/science.md, "Probabilities are not fractions").
     atoms : array_like of int, optional
         Atom ids (values of the ``atom`` coordinate) to restrict the count to; default
         all atoms.

@@ -11,6 +11,7 @@ import xarray as xr
 
 from lessdask.analysis._select import as_dataset, structure_names
 from lessdask.analysis.profiles import axis_index, per_frame_histograms
+from lessdask.classes import resolve_class
 from lessdask.errors import InputError
 
 __all__ = ["interface_position", "find_fronts", "format_uncertain"]
@@ -174,7 +175,9 @@ def interface_position(
     axis : {"x", "y", "z"} or int, default "z"
         Direction normal to the fronts.
     between : pair of str, default ("fcc", "AM")
-        The two class names; ``phi`` is the fraction of the first.
+        The two class names; ``phi`` is the fraction of the first. Any case and aliases
+        (``"liquid"``, ``"amorphous"``, ``"diamond"``, ...) are accepted
+        (:func:`lessdask.classes.resolve_class`).
     bins : int, default 50
         Number of slabs.
     hysteresis : float, default 0.25
@@ -205,11 +208,11 @@ def interface_position(
     ds = as_dataset(results)
     names = structure_names(ds)
     between = tuple(str(b) for b in between)
-    if len(between) != 2 or between[0] == between[1]:
+    if len(between) != 2:
         raise InputError(f"between must name two different classes, got {between!r}")
-    for name in between:
-        if name not in names:
-            raise InputError(f"class {name!r} is not in the results store; its classes are {names}")
+    between = tuple(resolve_class(b, names) for b in between)  # 'liquid', 'diamond', 'am', ... accepted
+    if between[0] == between[1]:
+        raise InputError(f"between must name two different classes, got {between!r}")
     if not 0.0 <= float(hysteresis) < 0.5:
         raise InputError(f"hysteresis must be in [0, 0.5), got {hysteresis!r}")
     ia, ib = names.index(between[0]), names.index(between[1])

@@ -49,6 +49,25 @@ def plot_fractions(fractions: xr.DataArray, path: str | os.PathLike) -> Path:
     -------
     pathlib.Path
         The file written. Classes that are zero in every frame are left out of the plot.
+        Fractions of ``method="probability"`` are drawn as what they are, the mean class
+        probability (y axis so named, with a note that absent classes keep a small floor).
+    """
+    return _save(fractions_figure(fractions), path)
+
+
+def fractions_figure(fractions: xr.DataArray):
+    """The figure :func:`plot_fractions` saves, for notebooks and tests.
+
+    Parameters
+    ----------
+    fractions : xarray.DataArray
+        Output of :func:`lessdask.analysis.phase_fractions`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: label fractions, or mean class probabilities (``method="probability"``:
+        y axis "mean class probability", with a note on the floor of absent classes).
     """
     frac = fractions.transpose("frame", "structure").compute()
     names = [str(s) for s in frac["structure"].values]
@@ -61,12 +80,20 @@ def plot_fractions(fractions: xr.DataArray, path: str | os.PathLike) -> Path:
     for i in _visible_classes(values, names):
         ax.plot(x, values[:, i], color=class_color(names[i]), label=names[i], lw=1.5)
     method = frac.attrs.get("method", "label")
-    ax.set_title(f"Phase fractions ({'labels' if method == 'label' else 'mean probability'})")
+    if method == "probability":
+        # a soft measure, not a phase fraction: absent classes keep a floor (docs/science.md)
+        ax.set_title("Mean class probability over the atoms")
+        ax.set_ylabel("mean class probability")
+        ax.text(0.01, 0.01, "probabilities never reach 0: classes absent from the system keep a small floor "
+                "(docs/science.md);\nphase fractions: --method label", transform=ax.transAxes, fontsize="x-small",
+                va="bottom", color="0.35")
+    else:
+        ax.set_title("Phase fractions (labels)")
+        ax.set_ylabel("fraction of atoms")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction of atoms")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(loc="best", fontsize="small", ncols=2)
-    return _save(fig, path)
+    return fig
 
 
 def plot_profile(profile: xr.Dataset, path: str | os.PathLike) -> Path:

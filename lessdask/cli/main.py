@@ -32,13 +32,18 @@ def _positive_int(text: str) -> int:
 
 def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where it runs (default: an embedded LocalCluster)")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786"
+                        " (default: none, an embedded cluster)")
     g.add_argument("--scheduler-file", metavar="PATH",
-                   help="scheduler file written by 'dask scheduler --scheduler-file'")
-    g.add_argument("--cluster", metavar="KIND", help="start workers with dask-jobqueue: slurm, pbs, sge, lsf, ...")
+                   help="scheduler file written by 'dask scheduler --scheduler-file' (default: none)")
+    g.add_argument("--cluster", metavar="KIND",
+                   help="start workers with dask-jobqueue: slurm, pbs, sge, lsf, ... (default: none)")
     g.add_argument("--cluster-config", metavar="YAML",
-                   help="cluster profile: a YAML file or a shipped one (slurm, pbs; 'lessdask config show slurm')")
-    g.add_argument("--jobs", type=_positive_int, default=None, help="with --cluster: number of batch jobs to scale to")
+                   help="cluster profile: a YAML file or a shipped one (slurm, pbs; 'lessdask config show slurm') "
+                        "(default: dask-jobqueue's own configuration)")
+    g.add_argument("--jobs", type=_positive_int, default=None,
+                   help="with --cluster: number of batch jobs to scale to (default: 1)")
     g.add_argument("--workers", type=_positive_int, default=None,
                    help="embedded cluster: worker processes (default: one per core)")
     g.add_argument("--wait-workers", type=float, default=None, metavar="SECONDS",
@@ -102,7 +107,7 @@ def _add_bench_features(bench_sub) -> None:
     p = bench_sub.add_parser("features", help="time the feature engine and freud on ~1M-atom fcc and rock-salt frames")
     p.add_argument("--atoms", type=int, default=1_000_000, help="approximate atoms per frame (default 1,000,000)")
     p.add_argument("--repeat", type=int, default=3, help="timed repetitions; medians are reported")
-    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.features import bench_features
@@ -162,7 +167,7 @@ def _add_reference(sub) -> None:
     b.set_defaults(func=run)
 
     pl = rsub.add_parser("plot", help="per-class feature distributions of the reference data (PNG)")
-    pl.add_argument("-o", "--output-dir", default="reference-plots")
+    pl.add_argument("-o", "--output-dir", default="reference-plots", help="folder for the PNG figures")
     pl.add_argument("--reference", help="reference data file (default: the shipped set)")
 
     def plot(args):
@@ -187,7 +192,7 @@ def _add_train(sub) -> None:
     p.add_argument("--report", default="training-report", metavar="DIR",
                    help="directory for report.json and the PNG figures (default training-report)")
     p.add_argument("--compare-base-models", action="store_true", help="also fit each base model alone (Figure 2c)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel fits (joblib n_jobs)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel fits (joblib n_jobs) (default: joblib's, one)")
     p.add_argument("--envelope-quantile", type=float, default=None,
                    help="share of held-out atoms of each class inside its envelope; atoms outside the envelope "
                         "of their class are labelled 'other' (default 0.997)")
@@ -220,9 +225,9 @@ def _add_train(sub) -> None:
 def _add_bench_model(bench_sub) -> None:
     p = bench_sub.add_parser("model", help="inference speed of the fast preset (compiled and Booster.predict) and "
                              "the paper preset on a 1M-atom feature matrix, and worker start-up")
-    p.add_argument("--atoms", type=int, default=1_000_000)
+    p.add_argument("--atoms", type=int, default=1_000_000, help="atoms of the feature matrix")
     p.add_argument("--repeat", type=int, default=3, help="timed repetitions; medians are reported")
-    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.model import bench_model
@@ -243,13 +248,14 @@ def _add_extend(sub) -> None:
     p.add_argument("--name", required=True, help="name of the new class, e.g. graphite")
     p.add_argument("-o", "--output", required=True, help="new model file")
     p.add_argument("--fraction", type=float, default=0.02, help="fraction of the new data used (default 0.02)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sample of new data")
     p.add_argument("--retrain-existing", action="store_true",
                    help="refit every class model on the samples (the paper's scheme) instead of adding one")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--temperature", type=float, nargs="+", metavar="K",
                    help="temperature of each trajectory in DATA, in order (reference .nc files carry theirs): "
-                        "data from one temperature get an envelope widened to hold the class at twice it")
+                        "data from one temperature get an envelope widened to hold the class at twice it "
+                        "(default: none given)")
 
     def run(args):
         from lessdask.model.extension import extend
@@ -265,7 +271,7 @@ def _add_extend(sub) -> None:
 def _add_bench_extension(bench_sub) -> None:
     p = bench_sub.add_parser("extension", help="graphite by extension vs full retrain: accuracy, time, data (Fig. 4)")
     p.add_argument("--figures", default="extension-figures", metavar="DIR", help="where to write the PNGs")
-    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.extension import bench_extension
@@ -282,18 +288,20 @@ def _add_bench_extension(bench_sub) -> None:
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="classify the bundled trajectory on an embedded cluster and print phase fractions")
     p.add_argument("-o", "--output", default="lessdask-demo.zarr", help="results store (default lessdask-demo.zarr)")
+    p.add_argument("--png", metavar="PATH", default=None,
+                   help="also draw the phase fractions into this image file (default: no figure)")
     _add_cluster_options(p)
 
     def run(args):
         from lessdask.demo import run_demo
 
-        r = run_demo(output=args.output, cluster=_cluster_settings(args))
+        r = run_demo(output=args.output, cluster=_cluster_settings(args), png=args.png)
         s = r["summary"]
         print(f"classified {s['atoms']} atoms x {s['frames']} frames in {s['seconds']:.1f} s "
               f"({s['atom_frames_per_second']:.0f} atom-frames/s on {s['workers']} workers)")
         print("phase fractions:")
         print(r["fractions"].round(3).to_string())
-        print(f"results: {s['output']}   plot: {r['plot']}")
+        print(f"results: {s['output']}" + (f"   plot: {r['plot']}" if r["plot"] else ""))
 
     p.set_defaults(func=run)
 
@@ -306,23 +314,34 @@ def _add_classify(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="results store to write (a .zarr directory)")
     p.add_argument("-m", "--model", default="default", help="model file (default: the shipped default model)")
     p.add_argument("--model-digest", metavar="SHA256", default=None,
-                   help="refuse any model whose content digest is not this one (pin the model you trust)")
-    p.add_argument("--start", type=int, default=None, help="first frame")
-    p.add_argument("--stop", type=int, default=None, help="stop before this frame")
-    p.add_argument("--step", type=_positive_int, default=None, help="every n-th frame")
+                   help="refuse any model whose content digest is not this one (pin the model you trust) "
+                        "(default: no pin)")
+    p.add_argument("--start", type=int, default=None, help="first frame (default: 0)")
+    p.add_argument("--stop", type=int, default=None, help="stop before this frame (default: after the last)")
+    p.add_argument("--step", type=_positive_int, default=None, help="every n-th frame (default: 1)")
     p.add_argument("--select", default=None, help="MDAnalysis selection of atoms to classify (default all)")
-    p.add_argument("--atoms-per-chunk", type=_positive_int, default=None, help="atoms per task and Zarr chunk")
-    p.add_argument("--frames-per-task", type=_positive_int, default=None, help="frames per task and Zarr chunk")
+    p.add_argument("--atoms-per-chunk", type=_positive_int, default=None,
+                   help="atoms per Zarr chunk (default: all atoms, at most 250,000)")
+    p.add_argument("--frames-per-task", type=_positive_int, default=None,
+                   help="frames per task and Zarr chunk (default: about a million atom-frames per task, "
+                        "spread over the workers)")
     p.add_argument("--save-features", action="store_true",
                    help="also store the features (q_l and their neighbour averages)")
     p.add_argument("--save-positions", action="store_true", help="also store positions (for profiles/interfaces)")
-    p.add_argument("--format", default=None, help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ)")
-    p.add_argument("--topology-format", default=None, help="topology format (MDAnalysis name)")
-    p.add_argument("--dt", type=float, default=None, help="ps per step for LAMMPS dumps (default 0.001)")
+    p.add_argument("--format", default=None,
+                   help="trajectory format (MDAnalysis name, e.g. LAMMPSDUMP, XYZ; ASE: read with ASE, the ase extra) "
+                        "(default: from the file name)")
+    p.add_argument("--topology-format", default=None,
+                   help="topology format (MDAnalysis name) (default: from the file name)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="ps per step: for LAMMPS dumps (default 0.001) and formats that record no time, such as "
+                        "XYZ or PDB (default 1)")
     p.add_argument("--no-pbc", action="store_true", help="free boundaries: ignore the box")
     p.add_argument("--no-other", action="store_true",
                    help="give every atom its most probable class, even outside the class's reference envelope "
                         "(by default such atoms - grain boundaries, surfaces, defects - are labelled 'other')")
+    p.add_argument("--json", action="store_true",
+                   help="print the run's summary as JSON (for scripts) instead of the human summary")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="finish an interrupted run (only missing chunks)")
     g.add_argument("--overwrite", action="store_true",
@@ -332,14 +351,20 @@ def _add_classify(sub) -> None:
     def run(args):
         from lessdask.pipeline import classify
 
-        _print_json(classify(args.topology, args.trajectory, output=args.output, model=args.model,
-                             start=args.start, stop=args.stop, step=args.step, select=args.select,
-                             atoms_per_chunk=args.atoms_per_chunk, frames_per_task=args.frames_per_task,
-                             save_features=args.save_features, save_positions=args.save_positions,
-                             resume=args.resume, overwrite=args.overwrite, format=args.format,
-                             topology_format=args.topology_format, dt=args.dt, pbc=not args.no_pbc,
-                             other=not args.no_other, cluster=_cluster_settings(args),
-                             model_digest=args.model_digest))
+        summary = classify(args.topology, args.trajectory, output=args.output, model=args.model,
+                           start=args.start, stop=args.stop, step=args.step, select=args.select,
+                           atoms_per_chunk=args.atoms_per_chunk, frames_per_task=args.frames_per_task,
+                           save_features=args.save_features, save_positions=args.save_positions,
+                           resume=args.resume, overwrite=args.overwrite, format=args.format,
+                           topology_format=args.topology_format, dt=args.dt, pbc=not args.no_pbc,
+                           other=not args.no_other, cluster=_cluster_settings(args),
+                           model_digest=args.model_digest)
+        if args.json:
+            _print_json(summary)
+        else:
+            from lessdask.cli.reports import classify_report
+
+            print(classify_report(summary))
 
     p.set_defaults(func=run)
 
@@ -353,7 +378,7 @@ def _add_bench_frames(bench_sub) -> None:
                    help="atoms per frame of the peak-memory run (default 16,000,000; 0 skips it)")
     p.add_argument("--frames", type=int, default=4, help="frames of the small trajectory (default 4)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per size; medians are reported (default 3)")
-    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.frames import bench_frames
@@ -370,7 +395,7 @@ def _add_bench_classify(bench_sub) -> None:
     p.add_argument("--atoms", type=int, default=1_000_000, help="atoms per frame (default 1,000,000)")
     p.add_argument("--frames", type=int, default=10, help="frames (default 10)")
     p.add_argument("--long-frames", type=int, default=40, help="frames of the memory-flatness run (default 40)")
-    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.classify import bench_classify
@@ -387,8 +412,9 @@ def _add_bench_input(bench_sub) -> None:
     p.add_argument("--atoms", type=int, default=1_000_000, help="atoms per frame (default 1,000,000)")
     p.add_argument("--frames", type=int, default=40, help="frames (default 40)")
     p.add_argument("--repeat", type=int, default=5, help="frames read per reader and file (medians reported)")
-    p.add_argument("--workdir", metavar="DIR", help="keep (and reuse) the generated trajectory here")
-    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    p.add_argument("--workdir", metavar="DIR",
+                   help="keep (and reuse) the generated trajectory here (default: a temporary folder)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 
     def run(args):
         from lessdask.bench.input import bench_input, input_report
@@ -406,14 +432,20 @@ def _add_bench_input(bench_sub) -> None:
 def _add_fractions(sub) -> None:
     p = sub.add_parser("fractions", help="phase fractions over time from a results store (table, CSV, PNG)")
     p.add_argument("results", help="results store written by 'lessdask classify'")
-    p.add_argument("--method", choices=["label", "probability"], default="label")
-    p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
+    p.add_argument("--method", choices=["label", "probability"], default="label",
+                   help="'label': share of atoms labelled with each class (-1 counted as 'other'); 'probability': "
+                        "mean class probability over the atoms (a soft measure: every class keeps a small floor, "
+                        "see docs/science.md)")
+    p.add_argument("--classes", nargs="+", metavar="CLASS", default=None,
+                   help="show only these classes; names or aliases (fcc, liquid, amorphous, diamond, rocksalt, "
+                        "fluorite; any case) (default: all)")
+    p.add_argument("--csv", metavar="PATH", help="write the table as CSV (default: no CSV)")
     p.add_argument("--png", metavar="PATH", help="draw the time series (default RESULTS.fractions.png)")
 
     def run(args):
         from lessdask.cli.reports import fractions_report
 
-        print(fractions_report(args.results, method=args.method, csv=args.csv, png=args.png))
+        print(fractions_report(args.results, method=args.method, csv=args.csv, png=args.png, classes=args.classes))
 
     p.set_defaults(func=run)
 
@@ -422,14 +454,17 @@ def _add_fractions(sub) -> None:
 def _add_profile(sub) -> None:
     p = sub.add_parser("profile", help="layer profile of class probabilities and labels along x, y or z (PNG)")
     p.add_argument("results", help="results store written with --save-positions")
-    p.add_argument("--axis", choices=["x", "y", "z"], default="z")
-    p.add_argument("--bins", type=int, default=50)
+    p.add_argument("--axis", choices=["x", "y", "z"], default="z", help="direction of the profile (box axis)")
+    p.add_argument("--bins", type=_positive_int, default=50, help="number of slabs along the axis")
+    p.add_argument("--classes", nargs="+", metavar="CLASS", default=None,
+                   help="show only these classes; names or aliases (fcc, liquid, diamond, ...; any case) "
+                        "(default: all)")
     p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.profile-AXIS.png)")
 
     def run(args):
         from lessdask.cli.reports import profile_report
 
-        print(profile_report(args.results, axis=args.axis, bins=args.bins, png=args.png))
+        print(profile_report(args.results, axis=args.axis, bins=args.bins, png=args.png, classes=args.classes))
 
     p.set_defaults(func=run)
 
@@ -438,9 +473,11 @@ def _add_profile(sub) -> None:
 def _add_interface(sub) -> None:
     p = sub.add_parser("interface", help="position of the front between two classes over time, with its velocity")
     p.add_argument("results", help="results store written with --save-positions")
-    p.add_argument("--axis", choices=["x", "y", "z"], default="z")
-    p.add_argument("--between", nargs=2, default=["fcc", "AM"], metavar=("A", "B"))
-    p.add_argument("--bins", type=int, default=50)
+    p.add_argument("--axis", choices=["x", "y", "z"], default="z", help="direction normal to the fronts")
+    p.add_argument("--between", nargs=2, default=["fcc", "AM"], metavar=("A", "B"),
+                   help="the two classes the fronts separate; names or aliases (liquid, amorphous, diamond, "
+                        "rocksalt, fluorite; any case)")
+    p.add_argument("--bins", type=_positive_int, default=50, help="number of slabs along the axis")
     p.add_argument("--png", metavar="PATH", help="figure path (default RESULTS.interface.png)")
 
     def run(args):
@@ -448,6 +485,60 @@ def _add_interface(sub) -> None:
 
         print(interface_report(args.results, axis=args.axis, between=tuple(args.between), bins=args.bins,
                                png=args.png))
+
+    p.set_defaults(func=run)
+
+
+@command
+def _add_model(sub) -> None:
+    p = sub.add_parser("model", help="describe a model: its classes with full names, feature settings, accuracy")
+    msub = p.add_subparsers(dest="model_action", metavar="ACTION")
+    msub.required = True
+    i = msub.add_parser("info", help="list a model's classes with full names, its feature settings and the "
+                                     "held-out accuracy stored with it")
+    i.add_argument("model", nargs="?", default="default", help="model file, or 'default' (the shipped model)")
+    i.add_argument("--json", action="store_true", help="print the description as JSON")
+
+    def info(args):
+        from lessdask.cli.reports import model_info_report
+        from lessdask.model.info import model_info
+
+        r = model_info(args.model)
+        print(json.dumps(r, indent=2) if args.json else model_info_report(r))
+
+    i.set_defaults(func=info)
+
+
+@command
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write labels and probabilities as extended XYZ or LAMMPS dump (OVITO, VMD, ASE)",
+                       description="Write the labels, class names and per-class probabilities of a results store as "
+                                   "extended XYZ (.xyz, .extxyz) or LAMMPS dump (.lammpstrj, .dump, dump.*), "
+                                   "optionally gzipped (.gz); colour atoms by 'label' in OVITO (Color coding).")
+    p.add_argument("results", help="results store written by 'lessdask classify'")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="file to write; its name gives the format (.xyz/.extxyz or .lammpstrj/.dump, optional .gz)")
+    p.add_argument("--frames", metavar="SPEC", default=None,
+                   help="frames to write: N, N,M,..., START:STOP[:STEP] (frame numbers of the store) or 'last' "
+                        "(default: all)")
+    p.add_argument("--trajectory", nargs="+", metavar="FILE", default=None,
+                   help="read positions from the input the store was classified from (topology first); "
+                        "needed when the store has no positions (classified without --save-positions) "
+                        "(default: the store's positions)")
+    p.add_argument("--format", choices=["extxyz", "lammps-dump"], default=None,
+                   help="file format (default: from the file name)")
+
+    def run(args):
+        from lessdask.analysis.export import export_labels, parse_frames
+
+        r = export_labels(args.results, args.output, frames=parse_frames(args.frames), trajectory=args.trajectory,
+                          format=args.format)
+        n = len(r["frames"])
+        print(f"wrote {r['output']} ({r['format']}): {n} frame{'s' if n != 1 else ''} x {r['atoms']} atoms, "
+              f"positions from the {r['positions']}")
+        print("label: " + ", ".join(f"{i} = {c}" for i, c in enumerate(r["classes"])) + ", -1 = other")
+        if "types" in r:
+            print("type: " + ", ".join(f"{t} = {s}" for s, t in r["types"].items()))
 
     p.set_defaults(func=run)
 
@@ -478,6 +569,31 @@ def _add_config(sub) -> None:
 # --------------------------------------------------------------------------- main
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default: " (default: X)" unless the help text already says it.
+
+    Flags (``store_true``) and options whose default is None ("not given": their help says
+    what happens then) get nothing added.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or not action.option_strings and action.nargs not in ("?", "*")):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
+def _set_formatter(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _set_formatter(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lessdask",
@@ -489,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for add in _COMMANDS:
         add(sub)
+    _set_formatter(parser)
     return parser
 
 

@@ -401,7 +401,8 @@ def _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task, a
     layout = store.StoreLayout(plan.frames_per_task, plan.atoms_per_chunk, save_features=bool(save_features),
                                save_positions=bool(save_positions))
     store.create_store(path, frames=plan.frames, atom_ids=u.atoms.ids[inputs.atoms], classes=attrs["classes"],
-                       feature_names=mdl.feature_settings_.feature_names, layout=layout, attrs=attrs)
+                       feature_names=mdl.feature_settings_.feature_names, layout=layout, attrs=attrs,
+                       species=inputs.species[inputs.atoms])
     return plan, layout
 
 

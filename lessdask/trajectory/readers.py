@@ -46,6 +46,11 @@ ATOM_STYLES = {
     "peri": "id type volume density x y z",
     "hybrid": "id type x y z",
 }
+# formats MDAnalysis cannot read (or reads as something else: .cif as PDBx/mmCIF), read with ASE
+_ASE_SUFFIXES = (".cif", ".vasp", ".poscar", ".contcar", ".traj")
+_ASE_PREFIXES = ("poscar", "contcar")
+#: The ``format`` name that reads a file with ASE (any format ``ase.io.read`` knows).
+ASE_FORMAT = "ASE"
 # formats whose atom numbers have five digits and wrap after 99,999
 _WRAPPING_ID_FORMATS = ("GRO", "PDB", "ENT", "PQR", "PDBQT", "XPDB")
 _ID_NOTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -55,14 +60,17 @@ logger = logging.getLogger("lessdask")
 def guess_format(path: str | os.PathLike) -> str | None:
     """MDAnalysis format name for file names MDAnalysis does not recognise by itself.
 
-    ``*.lammpstrj``, ``*.lammpstrj.gz``, ``dump.*`` and ``*.dump`` are LAMMPS dumps; other
-    names are left to MDAnalysis (None).
+    ``*.lammpstrj``, ``*.lammpstrj.gz``, ``dump.*`` and ``*.dump`` are LAMMPS dumps; CIF,
+    POSCAR/CONTCAR (``*.vasp``, ``*.poscar``) and ASE trajectories (``*.traj``) are read with ASE
+    (``"ASE"``, the ``ase`` extra); other names are left to MDAnalysis (None).
     """
     name = Path(path).name.lower()
     if name.endswith(_DUMP_SUFFIXES) or name.startswith("dump."):
         return "LAMMPSDUMP"
     if name.endswith(".extxyz"):
         return "XYZ"
+    if name.endswith(_ASE_SUFFIXES) or name.startswith(_ASE_PREFIXES):
+        return "ASE"
     return None
 
 
@@ -180,7 +188,9 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     format, topology_format : str, optional
         MDAnalysis format names overriding the guess from the file names.
     dt : float, optional
-        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units); must be positive.
+        Time between steps (ps) for LAMMPS dumps (default 0.001, metal units), and for any
+        format that records no time (XYZ, PDB, ...; default 1 ps, said once in a log message
+        instead of MDAnalysis' warning at every frame); must be positive.
     atom_style : str, optional
         For LAMMPS data files: the ``atom_style`` (``atomic``, ``charge``, ``molecular``,
         ``full``, ...) or the columns (``"id type q x y z"``). Default: the ``Atoms # style``
@@ -224,6 +234,13 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     elif atom_style:
         raise InputError(f"atom_style (--atom-style) applies to LAMMPS data files; {topology} is not one")
     files = [topology, *trajectory]
+    if ASE_FORMAT in (str(kwargs.get("format", "")).upper(), str(kwargs.get("topology_format", "")).upper()):
+        if trajectory:
+            raise InputError(f"{topology}: files read with ASE (CIF, POSCAR, ASE formats) hold their own frames; "
+                             f"give it alone, without {' + '.join(trajectory)}")
+        u = ase_universe(topology, dt=dt)
+        _settle_time_step(u, dt, topology)
+        return u
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -242,7 +259,103 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
         raise InputError(f"cannot read {' + '.join(files)}: {msg}{hint}") from None
     if u.atoms.n_atoms == 0:
         raise InputError(f"{topology} contains no atoms")
+    _settle_time_step(u, dt, " + ".join(files))
     return u
+
+
+def ase_universe(path: str | os.PathLike, dt: float | None = None):
+    """An MDAnalysis Universe of every frame of a file ASE reads (CIF, POSCAR, extended XYZ variants, ...).
+
+    The ``ase`` extra (``pip install 'lessdask[ase]'``). Frames are held in memory
+    (MDAnalysis' ``MemoryReader``): meant for structures and short trajectories in formats
+    MDAnalysis cannot read; big trajectories belong in a format MDAnalysis streams.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file ``ase.io.read`` reads (its format from the name, as ASE guesses it).
+    dt : float, optional
+        Picoseconds between frames (default 1).
+
+    Returns
+    -------
+    MDAnalysis.Universe
+        Atoms with ``names``, ``elements`` and ``types`` set to ASE's chemical symbols, ``ids``
+        from an ``id`` array when the file has one (else 1..N), the periodic box of each frame
+        (none where ASE's cell is not periodic in all three directions).
+
+    Raises
+    ------
+    InputError
+        ASE is not installed (the message gives the command that installs it), cannot read
+        the file, or its frames differ in atoms.
+    """
+    try:
+        import ase.io
+    except ImportError:
+        raise InputError(f"{path}: reading this format needs ASE, which is not installed; "
+                         "install it with: pip install 'lessdask[ase]'") from None
+    import MDAnalysis as mda
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = ase.io.read(str(path), index=":")
+    except Exception as exc:  # noqa: BLE001 - ASE's readers raise every kind of error
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {path} with ASE: {msg[:300]}") from None
+    if not isinstance(frames, list):
+        frames = [frames]
+    if not frames or len(frames[0]) == 0:
+        raise InputError(f"{path} contains no atoms")
+    first = frames[0]
+    symbols = np.asarray(first.get_chemical_symbols(), dtype=object)
+    for k, atoms in enumerate(frames[1:], start=1):
+        if len(atoms) != len(first) or list(atoms.get_chemical_symbols()) != list(symbols):
+            raise InputError(f"frame {k} of {path} has other atoms ({len(atoms)}) than frame 0 ({len(first)}); "
+                             "every frame needs the same atoms in the same order")
+    n = len(first)
+    u = mda.Universe.empty(n, trajectory=True)
+    ids = np.asarray(first.arrays["id"], np.int64) if "id" in first.arrays else np.arange(1, n + 1)
+    u.add_TopologyAttr("ids", ids)
+    for attr in ("names", "elements", "types"):
+        u.add_TopologyAttr(attr, symbols.astype(str))
+    coords = np.stack([a.positions for a in frames]).astype(np.float32)
+    dims = np.stack([a.cell.cellpar() if a.pbc.all() and a.cell.rank == 3 else np.zeros(6) for a in frames])
+    u.load_new(coords, format=MemoryReader, dimensions=dims.astype(np.float32), dt=1.0 if dt is None else dt)
+    u.trajectory.filename = str(path)
+    return u
+
+
+def _settle_time_step(universe, dt: float | None, files: str) -> None:
+    """Give a reader that knows no time step one, once, instead of MDAnalysis warning at every frame read.
+
+    Formats without times (XYZ, PDB, ...) make MDAnalysis warn "Reader has no dt information,
+    set to 1.0 ps" whenever a time is read, on the client and on every worker. Here the time
+    step is set on the reader (``dt`` if given, else MDAnalysis' 1 ps), so that it travels with
+    the pickled reader to the workers, and one message says what the times mean.
+    """
+    reader = universe.trajectory
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            reader.dt  # noqa: B018 - the property warns when the reader has no time step
+        except Exception:  # noqa: BLE001 - readers without a time step raise various errors
+            return
+    if not any("no dt information" in str(w.message) for w in seen):
+        return
+    value = 1.0 if dt is None else float(dt)
+    for r in [reader, *getattr(reader, "readers", [])]:  # ChainReader: each file's reader
+        kwargs = getattr(r, "_ts_kwargs", None)
+        if isinstance(kwargs, dict):
+            kwargs["dt"] = value
+        ts = getattr(r, "ts", None)
+        if ts is not None:
+            ts.data["dt"] = value
+    if dt is None and getattr(reader, "n_frames", 1) > 1:  # one frame: its time, 0, needs no step
+        logger.info("%s records no time step: times are frame numbers x 1 ps; give the real one with --dt (dt=)",
+                    files)
 
 
 def _is_data_file(path: str, topology_format: str | None) -> bool:
