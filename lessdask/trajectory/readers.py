@@ -452,3 +452,111 @@ def current_frame(universe, pbc: bool = True, where: str = ""):
                 "give a file with the box, or classify with free boundaries (--no-pbc / pbc=False)"
             )
     return universe.atoms.positions, box, float(ts.time)
+
+
+def is_mdanalysis_input(obj) -> bool:
+    """True for an MDAnalysis ``Universe`` or ``AtomGroup`` (what :func:`lessdask.classify` takes besides files)."""
+    if not type(obj).__module__.startswith("MDAnalysis"):
+        return False  # no MDAnalysis import for file names
+    from MDAnalysis import Universe
+    from MDAnalysis.core.groups import AtomGroup
+
+    return isinstance(obj, (Universe, AtomGroup))
+
+
+#: What to do with a Universe that distributed workers cannot reopen (named in the errors below).
+_IN_MEMORY_HINT = (
+    "Dask workers run in other processes, possibly on other machines, and reopen the trajectory from its files, "
+    "so the frames must be in files they can read: write the frames out (e.g. "
+    "ag.write('frames.xtc', frames='all') or a LAMMPS dump) and classify the files, or, for a small system, "
+    "classify in memory without Dask: lessdask.analysis.LESS(atomgroup).run()"
+)
+
+
+def universe_files(universe) -> tuple[list[str], str]:
+    """The files a Universe reads, checked so that a distributed worker can reopen them.
+
+    Parameters
+    ----------
+    universe : MDAnalysis.Universe
+
+    Returns
+    -------
+    files : list of str
+        Absolute paths: the topology file (if the Universe was made from one), then the
+        trajectory file(s) in reading order.
+    names : str
+        The same, joined with ``" + "`` as given, for messages.
+
+    Raises
+    ------
+    InputError
+        A trajectory held in memory (``MemoryReader``, e.g. after ``transfer_to_memory()`` or
+        ``load_new(array)``), a Universe without a trajectory, or a trajectory whose file is
+        gone: such frames cannot reach a worker that reopens files.
+
+    Notes
+    -----
+    Workers receive the Universe pickled: its topology as it is in memory (so ids, types or
+    elements the user changed are kept) and its reader, which MDAnalysis reopens from the
+    file name with the reader's keyword arguments (format, ``dt``, ...). See
+    ``docs/design.md`` ("MDAnalysis objects as input").
+    """
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    try:
+        reader = universe.trajectory
+    except AttributeError:
+        raise InputError(f"{universe} has no trajectory (no coordinates); {_IN_MEMORY_HINT}") from None
+    parts = getattr(reader, "readers", None) or [reader]  # a ChainReader reads several files
+    traj = []
+    for r in parts:
+        if isinstance(r, MemoryReader):
+            raise InputError(f"the trajectory of {universe} is held in memory (MemoryReader), not read from a file; "
+                             + _IN_MEMORY_HINT)
+        name = getattr(r, "filename", None)
+        if not isinstance(name, (str, os.PathLike)) or not Path(name).is_file():
+            raise InputError(f"the trajectory of {universe} is not read from a file a worker can reopen "
+                             f"({type(r).__name__}, file {name!r}); " + _IN_MEMORY_HINT)
+        traj.append(str(name))
+    top = getattr(universe, "filename", None)
+    given = ([str(top)] if isinstance(top, (str, os.PathLike)) and Path(top).is_file() else []) + traj
+    given = list(dict.fromkeys(given))  # a self-describing file is topology and trajectory at once
+    return [os.path.abspath(p) for p in given], " + ".join(given)
+
+
+def group_atoms(obj, select: str | None = None) -> tuple[object, np.ndarray, str]:
+    """The Universe of an MDAnalysis input and the indices of the atoms to classify.
+
+    Parameters
+    ----------
+    obj : MDAnalysis.Universe or MDAnalysis.core.groups.AtomGroup
+        A Universe means all its atoms; an AtomGroup its atoms (neighbours still come from
+        every atom of its Universe).
+    select : str, optional
+        An MDAnalysis selection applied within the group.
+
+    Returns
+    -------
+    universe : MDAnalysis.Universe
+    atoms : ndarray of int
+        Indices into ``universe.atoms``, sorted, without repeats.
+    selection : str
+        What was selected, for the store's ``selection`` attribute.
+    """
+    from MDAnalysis import Universe
+
+    universe = obj if isinstance(obj, Universe) else obj.universe
+    group = universe.atoms if obj is universe else obj
+    whole = obj is universe or np.unique(group.indices).size == universe.atoms.n_atoms
+    described = "all" if whole else f"an AtomGroup of {group.n_atoms} atoms"
+    if select and select != "all":
+        try:
+            group = group.select_atoms(select)
+        except Exception as exc:  # noqa: BLE001 - MDAnalysis raises many selection errors
+            raise InputError(f"atom selection {select!r} is not valid: {exc}") from None
+        described = select if whole else f"({select}) within {described}"
+    atoms = np.unique(group.indices)
+    if atoms.size == 0:
+        raise InputError(f"no atoms to classify ({described} of {universe}); give a non-empty AtomGroup or selection")
+    return universe, atoms, described
