@@ -86,6 +86,14 @@ def test_in_memory_universe_is_refused_with_what_to_do(tmp_path, dump_file, clie
     with pytest.raises(InputError, match="MemoryReader") as err:
         _run(u.atoms, tmp_path / "m.zarr", client)
     assert "write" in str(err.value) and "LESS" in str(err.value)
+    # the advice works: written out, the same frames classify like the file they came from
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        u.atoms.write(str(tmp_path / "top.pdb"))
+        u.atoms.write(str(tmp_path / "frames.dcd"), frames="all")
+        written = mda.Universe(str(tmp_path / "top.pdb"), str(tmp_path / "frames.dcd"))
+    _run(written, tmp_path / "w.zarr", client)
+    assert xr.open_zarr(tmp_path / "w.zarr").attrs["complete"] is True
     empty = mda.Universe.empty(10)
     with pytest.raises(InputError, match="no trajectory"):
         _run(empty, tmp_path / "e.zarr", client)

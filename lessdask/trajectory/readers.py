@@ -467,9 +467,10 @@ def is_mdanalysis_input(obj) -> bool:
 #: What to do with a Universe that distributed workers cannot reopen (named in the errors below).
 _IN_MEMORY_HINT = (
     "Dask workers run in other processes, possibly on other machines, and reopen the trajectory from its files, "
-    "so the frames must be in files they can read: write the frames out (e.g. "
-    "ag.write('frames.xtc', frames='all') or a LAMMPS dump) and classify the files, or, for a small system, "
-    "classify in memory without Dask: lessdask.analysis.LESS(atomgroup).run()"
+    "so the frames must be in files they can read: write them out where every worker sees them and classify "
+    "the files (e.g. u.atoms.write('top.pdb'); u.atoms.write('frames.dcd', frames='all'); then "
+    "classify(mda.Universe('top.pdb', 'frames.dcd'), ...)), or, for a small system, classify in memory "
+    "without Dask: lessdask.analysis.LESS(atomgroup).run()"
 )
 
 
