@@ -106,3 +106,11 @@ def test_file_options_with_a_universe_are_refused(tmp_path, dump_file, client):
         _run(u, tmp_path / "x.zarr", client, dt=0.002)
     with pytest.raises(InputError, match="no atoms to classify"):
         _run(u, tmp_path / "x.zarr", client, select="type 9")
+
+
+def test_a_reader_that_cannot_be_pickled_is_refused_before_a_store_is_made(tmp_path, dump_file, client):
+    u = mda.Universe(str(dump_file), format="LAMMPSDUMP", dt=0.001)
+    u.trajectory.add_transformations(lambda ts: ts)  # a lambda cannot be pickled
+    with pytest.raises(InputError, match="cannot be sent to the workers"):
+        _run(u, tmp_path / "p.zarr", client)
+    assert not (tmp_path / "p.zarr").exists()

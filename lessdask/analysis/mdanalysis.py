@@ -130,6 +130,9 @@ class LESS(_mda_base()):
     starts its processes with ``forkserver`` (``spawn`` where there is none), not ``fork``:
     a child forked after numba's OpenMP threads ran aborts and MDAnalysis' pool would wait
     forever. Both backends need scripts to start them under ``if __name__ == "__main__":``.
+    Each process first imports lessdask and loads the model (about 2 s): for the 4,000-atom,
+    10-frame demo the serial run (0.3 s) beats two processes (5 s); the backends pay off for
+    runs that take minutes serially.
 
     Examples
     --------

@@ -343,6 +343,12 @@ def _universe_inputs(obj, select, model, names, model_digest=None) -> tuple[_Inp
     from lessdask.trajectory import group_atoms, species_of, truncated_frame
 
     u, atoms, selection = group_atoms(obj, select)
+    try:
+        pickle.dumps(u.trajectory)  # what the workers get: the reader, reopened from its file when unpickled
+    except Exception as exc:  # noqa: BLE001 - pickling fails in many ways (lambdas, open handles, C objects)
+        raise InputError(f"the trajectory reader of {u} cannot be sent to the workers ({type(exc).__name__}: {exc}); "
+                         "on-the-fly transformations must be picklable (MDAnalysis' own are); give the files "
+                         "instead, or classify in memory with lessdask.analysis.LESS") from None
     species = species_of(u.atoms)
     mdl = load_model(model, expected_digest=model_digest)
     check_model_features(mdl)
