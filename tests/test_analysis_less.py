@@ -88,3 +88,10 @@ def test_phase_fractions_is_kept_as_the_group_alone(dump_file):
     full = LESS(u.atoms, neighbors="group").run(stop=1)
     np.testing.assert_array_equal(pf.results.fractions, full.results.fractions)
     assert pf.results.structures == list(full.results.classes)
+
+
+def test_less_is_reexported_lazily():
+    import lessdask
+    from lessdask.analysis import mdanalysis
+
+    assert lessdask.LESS is LESS is mdanalysis.LESS

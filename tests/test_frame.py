@@ -167,3 +167,12 @@ def test_coordinates_without_a_box_are_refused():
     freud = pytest.importorskip("freud")
     with pytest.raises(InputError, match="two-dimensional"):
         classify_frame((freud.box.Box.square(10.0), pos))
+
+
+def test_the_examples_in_the_docstring_run():
+    import doctest
+
+    import lessdask.frame
+
+    result = doctest.testmod(lessdask.frame, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0

@@ -68,7 +68,10 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         Or an MDAnalysis object: a Universe classifies all its atoms, an AtomGroup its atoms,
         with neighbours from every atom of its Universe; the workers reopen the Universe's
         files with its reader's options (format, ``dt``), so its trajectory must be read from
-        files they can see, not held in memory (``MemoryReader``; see Raises).
+        files they can see, not held in memory (``MemoryReader``; see Raises). A big gzipped
+        LAMMPS dump is read faster through its path, or a Universe from
+        :func:`lessdask.trajectory.open_universe` (random access into gzip), than through
+        MDAnalysis' own ``LAMMPSDUMP`` reader, which decompresses from the start to reach a frame.
     trajectory : str or sequence of str
         Trajectory files (DCD, XTC, TRR, LAMMPS dump, ...), concatenated. Not with an MDAnalysis object.
     output : str or Path
