@@ -71,7 +71,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         files they can see, not held in memory (``MemoryReader``; see Raises). A big gzipped
         LAMMPS dump is read faster through its path, or a Universe from
         :func:`lessdask.trajectory.open_universe` (random access into gzip), than through
-        MDAnalysis' own ``LAMMPSDUMP`` reader, which decompresses from the start to reach a frame.
+        MDAnalysis' own ``LAMMPSDUMP`` reader, which reaches a frame by decompressing what comes before it.
     trajectory : str or sequence of str
         Trajectory files (DCD, XTC, TRR, LAMMPS dump, ...), concatenated. Not with an MDAnalysis object.
     output : str or Path
