@@ -106,6 +106,12 @@ def test_file_options_with_a_universe_are_refused(tmp_path, dump_file, client):
         _run(u, tmp_path / "x.zarr", client, dt=0.002)
     with pytest.raises(InputError, match="no atoms to classify"):
         _run(u, tmp_path / "x.zarr", client, select="type 9")
+    with pytest.raises(InputError, match="Timestep.*give file paths, an MDAnalysis Universe or an AtomGroup"):
+        _run(u.trajectory.ts, tmp_path / "x.zarr", client)
+    assert not (tmp_path / "x.zarr").exists()
+    # a residue group means its atoms
+    _run(u.residues, tmp_path / "r.zarr", client, stop=1)
+    assert xr.open_zarr(tmp_path / "r.zarr").sizes["atom"] == u.atoms.n_atoms
 
 
 def test_a_reader_that_cannot_be_pickled_is_refused_before_a_store_is_made(tmp_path, dump_file, client):

@@ -35,7 +35,7 @@ import numpy as np
 from lessdask import __version__
 from lessdask.errors import ClusterError, InputError, Interrupted, LessdaskError, StoreError
 from lessdask.pipeline.worker import PayloadFile, TaskSettings, run_task
-from lessdask.trajectory.readers import is_mdanalysis_input, universe_files
+from lessdask.trajectory.readers import is_mdanalysis_input, universe_files, universe_of
 
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
 MAX_STALLED_ROUNDS = 3
@@ -149,7 +149,7 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     from_mda = is_mdanalysis_input(topology)
     if from_mda:
         _check_no_file_options(topology, trajectory, format, topology_format, dt)
-        files, names = universe_files(getattr(topology, "universe", topology))
+        files, names = universe_files(universe_of(topology))
     else:
         files, names = _input_files(topology, trajectory), " + ".join([str(topology), *_paths(trajectory)])
     protect = [*files, *([] if str(model) == "default" else [model])]

@@ -455,13 +455,27 @@ def current_frame(universe, pbc: bool = True, where: str = ""):
 
 
 def is_mdanalysis_input(obj) -> bool:
-    """True for an MDAnalysis ``Universe`` or ``AtomGroup`` (what :func:`lessdask.classify` takes besides files)."""
-    if not type(obj).__module__.startswith("MDAnalysis"):
-        return False  # no MDAnalysis import for file names
-    from MDAnalysis import Universe
-    from MDAnalysis.core.groups import AtomGroup
+    """True for an MDAnalysis object (what :func:`lessdask.classify` takes besides files; see :func:`universe_of`)."""
+    return type(obj).__module__.startswith("MDAnalysis")  # no MDAnalysis import for file names
 
-    return isinstance(obj, (Universe, AtomGroup))
+
+def universe_of(obj):
+    """The Universe of an MDAnalysis ``Universe``, ``AtomGroup``, ``ResidueGroup`` or ``SegmentGroup``.
+
+    Raises
+    ------
+    InputError
+        Any other object (a Timestep, a reader, ...), saying what to give.
+    """
+    from MDAnalysis import Universe
+    from MDAnalysis.core.groups import AtomGroup, ResidueGroup, SegmentGroup
+
+    if isinstance(obj, Universe):
+        return obj
+    if isinstance(obj, (AtomGroup, ResidueGroup, SegmentGroup)):
+        return obj.universe
+    raise InputError(f"{obj!r} ({type(obj).__name__}) is not something lessdask can classify: give file paths, "
+                     "an MDAnalysis Universe or an AtomGroup")
 
 
 #: What to do with a Universe that distributed workers cannot reopen (named in the errors below).
@@ -532,8 +546,8 @@ def group_atoms(obj, select: str | None = None) -> tuple[object, np.ndarray, str
     Parameters
     ----------
     obj : MDAnalysis.Universe or MDAnalysis.core.groups.AtomGroup
-        A Universe means all its atoms; an AtomGroup its atoms (neighbours still come from
-        every atom of its Universe).
+        A Universe means all its atoms; an AtomGroup (or a residue or segment group) its
+        atoms, with neighbours still from every atom of its Universe.
     select : str, optional
         An MDAnalysis selection applied within the group.
 
@@ -545,10 +559,8 @@ def group_atoms(obj, select: str | None = None) -> tuple[object, np.ndarray, str
     selection : str
         What was selected, for the store's ``selection`` attribute.
     """
-    from MDAnalysis import Universe
-
-    universe = obj if isinstance(obj, Universe) else obj.universe
-    group = universe.atoms if obj is universe else obj
+    universe = universe_of(obj)
+    group = universe.atoms if obj is universe else obj.atoms
     whole = obj is universe or np.unique(group.indices).size == universe.atoms.n_atoms
     described = "all" if whole else f"an AtomGroup of {group.n_atoms} atoms"
     if select and select != "all":
