@@ -95,3 +95,9 @@ def test_less_is_reexported_lazily():
     from lessdask.analysis import mdanalysis
 
     assert lessdask.LESS is LESS is mdanalysis.LESS
+
+
+def test_a_universe_or_residue_group_means_its_atoms(dump_file, serial):
+    u = open_universe(dump_file)
+    for obj in (u, u.residues):
+        np.testing.assert_array_equal(LESS(obj).run(stop=1).results.labels, serial.results.labels[:1])

@@ -76,7 +76,7 @@ class LESS(_mda_base()):
     Parameters
     ----------
     atomgroup : MDAnalysis.core.groups.AtomGroup
-        Atoms to classify.
+        Atoms to classify (a Universe, residue or segment group means its atoms).
     model : str or os.PathLike or LESSClassifier, default "default"
         A ``.lessmodel`` file, ``"default"``, or an already loaded model.
     species : array_like, optional
@@ -163,6 +163,7 @@ class LESS(_mda_base()):
 
     def __init__(self, atomgroup, model: Any = "default", species: Any = None, pbc: bool = True,
                  other: bool = True, neighbors: str = "universe", verbose: bool = False, **kwargs):
+        atomgroup = atomgroup.atoms  # a Universe, residue or segment group means its atoms
         super().__init__(atomgroup.universe.trajectory, verbose=verbose, **kwargs)
         if neighbors not in ("universe", "group"):
             raise InputError(f"neighbors must be 'universe' or 'group', got {neighbors!r}")
