@@ -5,6 +5,7 @@ compilation, no Dask start-up):
 
 * :func:`classify` -- a trajectory into a results store (:mod:`lessdask.pipeline`);
 * :func:`classify_frame` -- one frame in memory (:mod:`lessdask.frame`);
+* :class:`LESS` -- every frame of an MDAnalysis AtomGroup in memory (:mod:`lessdask.analysis`);
 * :func:`compute_features` -- the 24 Steinhardt features (:mod:`lessdask.features`);
 * :func:`load_model`, :func:`save_model`, :class:`LESSClassifier` (:mod:`lessdask.model`);
 * :func:`open_results`, :func:`phase_fractions` -- reading results (:mod:`lessdask.store`,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "classify": "lessdask.pipeline",
     "classify_frame": "lessdask.frame",
+    "LESS": "lessdask.analysis",
     "compute_features": "lessdask.features",
     "FeatureSettings": "lessdask.features",
     "LESSClassifier": "lessdask.model",

@@ -98,19 +98,121 @@ def check_species(species, model, where: str = "") -> None:
         )
 
 
-def classify_frame(positions, box, species=None, model="default", atoms=None, other: bool = True,
-                   where: str = "", shared=None) -> FrameClassification:
-    """Label atoms of one frame: features, then class probabilities, then labels.
+class _Unset:
+    def __repr__(self):
+        return "<required>"
+
+
+_UNSET = _Unset()
+
+
+def _is_ase_atoms(obj) -> bool:
+    return all(hasattr(obj, a) for a in ("get_scaled_positions", "get_chemical_symbols", "cell", "pbc"))
+
+
+def _from_ase(atoms, where: str):
+    """Positions, box and species of an ASE ``Atoms``, the cell turned into MDAnalysis' orientation."""
+    pbc = np.asarray(atoms.pbc, bool)
+    symbols = np.asarray(atoms.get_chemical_symbols())
+    if not pbc.any():
+        return np.asarray(atoms.positions, np.float64), None, symbols
+    if not pbc.all():
+        raise InputError(f"the ASE Atoms{where} are periodic along some axes only (pbc={pbc.tolist()}); lessdask "
+                         "classifies fully periodic or free systems: set atoms.pbc = True (with a cell) or False")
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
+    dims = np.asarray(atoms.cell.cellpar(), np.float64)
+    if np.any(dims[:3] <= 0):
+        raise InputError(f"the ASE Atoms{where} are periodic but their cell is {atoms.cell.tolist()}; give a cell")
+    # same fractional coordinates in the cell MDAnalysis builds from [a, b, c, alpha, beta, gamma]
+    # (a along x, b in the xy plane): distances and bond angles are unchanged
+    return atoms.get_scaled_positions(wrap=False) @ triclinic_vectors(dims).astype(np.float64), dims, symbols
+
+
+def _from_freud(system, where: str):
+    """Positions and box of a freud-style ``(box, points)`` pair (origin at the box centre)."""
+    from MDAnalysis.lib.mdamath import triclinic_box
+
+    fbox, points = system
+    if hasattr(fbox, "Lx"):  # a freud.box.Box
+        if getattr(fbox, "is2D", False):
+            raise InputError(f"the freud box{where} is two-dimensional; lessdask classifies 3-d systems")
+        lx, ly, lz, xy, xz, yz = (float(getattr(fbox, k)) for k in ("Lx", "Ly", "Lz", "xy", "xz", "yz"))
+    else:
+        values = np.asarray(fbox, np.float64).ravel()
+        if values.size not in (3, 6):
+            raise InputError(f"the box of the (box, points) pair{where} must be a freud Box or freud's "
+                             f"[Lx, Ly, Lz] or [Lx, Ly, Lz, xy, xz, yz], got {values.size} numbers")
+        lx, ly, lz, xy, xz, yz = (*values[:3], *(values[3:] if values.size == 6 else (0.0, 0.0, 0.0)))
+    a, b, c = np.array([lx, 0, 0]), np.array([xy * ly, ly, 0]), np.array([xz * lz, yz * lz, lz])
+    points = np.asarray(points, np.float64)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"the points of the (box, points) pair{where} must have shape (n, 3), got {points.shape}")
+    # freud puts the origin at the box centre, MDAnalysis at a corner; freud's box vectors are
+    # already in MDAnalysis' orientation (a along x, b in the xy plane)
+    return points + 0.5 * (a + b + c), triclinic_box(a, b, c).astype(np.float64)
+
+
+def frame_system(positions, box=_UNSET, species=None, where: str = ""):
+    """Positions, MDAnalysis box and species from any of the systems :func:`classify_frame` takes.
 
     Parameters
     ----------
-    positions : array_like, shape (n, 3)
-        Cartesian coordinates (Å) of every atom of the frame.
+    positions : array_like or ase.Atoms or tuple
+        ``(n, 3)`` coordinates with ``box``; an ASE ``Atoms``; or a freud-style
+        ``(box, points)`` pair.
     box : array_like of 6 floats or None
-        MDAnalysis ``dimensions`` ``[a, b, c, alpha, beta, gamma]``; None for free boundaries.
+        With coordinates only: MDAnalysis ``dimensions``, None for free boundaries.
+    species : array_like, optional
+        Overrides the chemical symbols of an ASE ``Atoms``.
+    where : str
+        For error messages.
+
+    Returns
+    -------
+    positions : ndarray, shape (n, 3)
+    box : ndarray of 6 floats or None
+    species : ndarray or None
+    """
+    at = f" ({where})" if where else ""
+    if _is_ase_atoms(positions) or (box is _UNSET and isinstance(positions, tuple) and len(positions) == 2):
+        if box is not _UNSET:
+            raise InputError(f"box is given twice{at}: an ASE Atoms carries its own cell and pbc; leave out the box "
+                             "argument")
+        if _is_ase_atoms(positions):
+            pos, dims, symbols = _from_ase(positions, at)
+            return pos, dims, symbols if species is None else species
+        pos, dims = _from_freud(positions, at)
+        return pos, dims, species
+    if box is _UNSET:
+        raise InputError(f"classify_frame needs the box{at} with coordinates: MDAnalysis dimensions "
+                         "[a, b, c, alpha, beta, gamma], or box=None for free boundaries")
+    return positions, box, species
+
+
+def classify_frame(positions, box=_UNSET, species=None, model="default", atoms=None, other: bool = True,
+                   where: str = "", shared=None) -> FrameClassification:
+    """Label atoms of one frame: features, then class probabilities, then labels.
+
+    The in-memory call for scripts and notebooks (and the one core every other path uses):
+    no Dask, no files, no store. It takes coordinates with a box and species, an ASE
+    ``Atoms``, or a freud-style ``(box, points)`` pair.
+
+    Parameters
+    ----------
+    positions : array_like, shape (n, 3), or ase.Atoms, or tuple (box, points)
+        Cartesian coordinates (Å) of every atom of the frame, with ``box``. Or an ASE
+        ``Atoms`` (positions, cell, ``pbc`` and chemical symbols; fully periodic or free).
+        Or freud's ``system`` pair ``(box, points)``: a ``freud.box.Box`` or freud's
+        ``[Lx, Ly, Lz, xy, xz, yz]`` (or ``[Lx, Ly, Lz]``) and points with the origin at
+        the box centre, as freud keeps them (always periodic).
+    box : array_like of 6 floats or None
+        With coordinates: MDAnalysis ``dimensions`` ``[a, b, c, alpha, beta, gamma]``, None
+        for free boundaries. Required then, and not given with an ``Atoms`` or a pair.
     species : array_like, shape (n,), optional
-        Species as ints or strings; None means one species. Not checked against the model's
-        species limit here (see :func:`check_species`).
+        Species as ints or strings; None means one species (an ``Atoms``: its chemical
+        symbols). Not checked against the model's species limit here (see
+        :func:`check_species`).
     model : LESSClassifier or str or Path
         A fitted model, a ``.lessmodel`` file or ``"default"``.
     atoms : array_like of int, optional
@@ -128,17 +230,55 @@ def classify_frame(positions, box, species=None, model="default", atoms=None, ot
     Returns
     -------
     FrameClassification
+        ``labels`` (int8, -1 "other"), ``probabilities``, ``features`` and ``n_neighbors``
+        of the classified atoms, and the model's ``classes``.
+
+    Raises
+    ------
+    InputError
+        Wrong shapes, NaN coordinates, a missing box, a box given twice, a partly periodic
+        ``Atoms``, a 2-d freud box.
+
+    See Also
+    --------
+    lessdask.analysis.LESS : every frame of an MDAnalysis AtomGroup, in memory.
+    lessdask.classify : a whole trajectory on Dask, into a results store.
+
+    Notes
+    -----
+    Atoms with fewer neighbours than the features need (isolated atoms, free surfaces of
+    small clusters) still get features from the neighbours they have; such atoms usually
+    fall outside every class's envelope and are labelled -1 ("other").
 
     Examples
     --------
+    Coordinates, an MDAnalysis box and species:
+
     >>> from lessdask.reference import build_crystal
     >>> c = build_crystal("bcc", 4)
     >>> r = classify_frame(c.positions, c.dimensions)
-    >>> r.classes[r.labels[0]]
-    'bcc'
+    >>> r.classes[r.labels[0]], r.probabilities.shape
+    ('bcc', (128, 8))
+
+    An ASE ``Atoms`` (``pip install ase``):
+
+    >>> from ase.build import bulk                                 # doctest: +SKIP
+    >>> r = classify_frame(bulk("Cu", "fcc", a=3.61, cubic=True).repeat(5))  # doctest: +SKIP
+    >>> r.classes[r.labels[0]]                                      # doctest: +SKIP
+    'fcc'
+
+    A freud-style ``(box, points)`` pair, origin at the box centre:
+
+    >>> import numpy as np
+    >>> L = c.dimensions[:3]
+    >>> r = classify_frame((L, c.positions - L / 2))
+    >>> np.unique(r.labels).tolist() == [r.classes.index("bcc")]
+    True
     """
     from lessdask.features.engine import FrameFeatures
 
+    if shared is None:
+        positions, box, species = frame_system(positions, box, species, where)
     mdl = resolve_model(model)
     frame = shared if shared is not None else FrameFeatures(positions, box, species, settings=mdl.feature_settings_,
                                                             where=where)

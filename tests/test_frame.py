@@ -90,3 +90,89 @@ def _plain_xyz(tmp_path, c):
         for x, y, z in c.positions:
             f.write(f"Au {x:.6f} {y:.6f} {z:.6f}\n")
     return path
+
+
+def _noisy_fcc():
+    c = build_crystal("fcc", 4)
+    rng = np.random.default_rng(5)
+    return c.positions + rng.normal(0, 0.15, c.positions.shape), c.dimensions
+
+
+def test_an_ase_atoms_is_classified_like_its_coordinates_box_and_symbols():
+    ase = pytest.importorskip("ase")
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
+    pos, dims = _noisy_fcc()
+    atoms = ase.Atoms("Au" * len(pos), positions=pos, cell=triclinic_vectors(dims), pbc=True)
+    ref = classify_frame(pos, dims, ["Au"] * len(pos))
+    r = classify_frame(atoms)
+    np.testing.assert_allclose(r.probabilities, ref.probabilities, atol=1e-5)
+    np.testing.assert_array_equal(r.labels, ref.labels)
+    # a cell in any orientation (ASE keeps it as given) is turned into MDAnalysis' orientation
+    atoms.rotate(37, "x", rotate_cell=True)
+    atoms.rotate(-52, "z", rotate_cell=True)
+    rotated = classify_frame(atoms)
+    np.testing.assert_allclose(rotated.probabilities, ref.probabilities, atol=1e-4)
+    assert np.mean(rotated.labels == ref.labels) > 0.99  # atoms on a decision boundary may flip
+    # free boundaries
+    free = ase.Atoms("Au" * len(pos), positions=pos)
+    np.testing.assert_allclose(classify_frame(free).probabilities, classify_frame(pos, None).probabilities, atol=1e-6)
+
+
+def test_a_triclinic_ase_cell_gives_the_labels_of_the_cubic_one():
+    pytest.importorskip("ase")
+    from ase.build import bulk
+
+    primitive = classify_frame(bulk("Au", "fcc", a=4.08).repeat(6))  # 60-degree rhombohedral cell
+    cubic = classify_frame(bulk("Au", "fcc", a=4.08, cubic=True).repeat(4))
+    assert {cubic.classes[k] for k in primitive.labels} == {"fcc"}
+    np.testing.assert_allclose(primitive.probabilities, np.repeat(cubic.probabilities[:1], 216, axis=0), atol=1e-4)
+
+
+def test_ase_atoms_that_cannot_be_classified_are_refused():
+    ase = pytest.importorskip("ase")
+    pos, dims = _noisy_fcc()
+    slab = ase.Atoms("Au" * len(pos), positions=pos, cell=dims[:3], pbc=[True, True, False])
+    with pytest.raises(InputError, match="periodic along some axes"):
+        classify_frame(slab)
+    with pytest.raises(InputError, match="box is given twice"):
+        classify_frame(slab, dims)
+
+
+def test_a_freud_style_box_and_points_pair_is_classified_like_the_mdanalysis_box():
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
+    pos, dims = _noisy_fcc()
+    ref = classify_frame(pos, dims)
+    L = dims[:3]
+    r = classify_frame((L, pos - L / 2))  # freud's [Lx, Ly, Lz], origin at the centre
+    np.testing.assert_allclose(r.probabilities, ref.probabilities, atol=1e-5)
+    np.testing.assert_array_equal(r.labels, ref.labels)
+    # a triclinic freud Box: same fractional coordinates as the MDAnalysis box
+    freud = pytest.importorskip("freud")
+    tri = np.array([12.0, 12.0, 12.0, 75.0, 80.0, 65.0])
+    a, b, c = triclinic_vectors(tri).astype(np.float64)
+    frac = np.random.default_rng(2).random((300, 3))
+    xyz = frac @ np.array([a, b, c])
+    box = freud.box.Box(a[0], b[1], c[2], b[0] / b[1], c[0] / c[2], c[1] / c[2])
+    r = classify_frame((box, box.wrap(xyz - 0.5 * (a + b + c))))
+    ref = classify_frame(xyz, tri)
+    np.testing.assert_allclose(r.probabilities, ref.probabilities, atol=1e-4)
+
+
+def test_coordinates_without_a_box_are_refused():
+    pos, _ = _noisy_fcc()
+    with pytest.raises(InputError, match="needs the box"):
+        classify_frame(pos)
+    freud = pytest.importorskip("freud")
+    with pytest.raises(InputError, match="two-dimensional"):
+        classify_frame((freud.box.Box.square(10.0), pos))
+
+
+def test_the_examples_in_the_docstring_run():
+    import doctest
+
+    import lessdask.frame
+
+    result = doctest.testmod(lessdask.frame, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0

@@ -9,7 +9,9 @@ Only small, per-frame quantities (box lengths, the frame selection, whether any 
 :func:`export_labels` writes labels and probabilities as extended XYZ or LAMMPS dump for OVITO,
 VMD and ASE.
 
-:class:`PhaseFractions` classifies an MDAnalysis AtomGroup in memory, frame by frame.
+:class:`LESS` classifies an MDAnalysis AtomGroup in memory, frame by frame (an MDAnalysis
+``AnalysisBase``: labels, probabilities and fractions as arrays or an xarray Dataset);
+:class:`PhaseFractions` is its earlier form (the group alone makes the environments).
 """
 
 from lessdask.analysis.colors import CLASS_COLORS, class_color
@@ -21,14 +23,15 @@ from lessdask.analysis.profiles import profile
 from lessdask.store import OTHER, open_results
 
 __all__ = [
-    "CLASS_COLORS", "OTHER", "PhaseFractions", "class_color", "export_labels", "interface_position", "open_results",
+    "CLASS_COLORS", "LESS", "OTHER", "PhaseFractions", "class_color", "export_labels", "interface_position",
+    "open_results",
     "phase_fractions", "plot_fractions", "plot_interface", "plot_profile", "profile",
 ]
 
 
 def __getattr__(name: str):
-    if name == "PhaseFractions":  # imports MDAnalysis, which is slow to import
-        from lessdask.analysis.mdanalysis import PhaseFractions
+    if name in ("LESS", "PhaseFractions"):  # imports MDAnalysis, which is slow to import
+        from lessdask.analysis import mdanalysis
 
-        return PhaseFractions
+        return getattr(mdanalysis, name)
     raise AttributeError(f"module 'lessdask.analysis' has no attribute {name!r}")

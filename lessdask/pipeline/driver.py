@@ -35,6 +35,7 @@ import numpy as np
 from lessdask import __version__
 from lessdask.errors import ClusterError, InputError, Interrupted, LessdaskError, StoreError
 from lessdask.pipeline.worker import PayloadFile, TaskSettings, run_task
+from lessdask.trajectory.readers import is_mdanalysis_input, universe_files, universe_of
 
 #: Rounds in a row that may finish no new chunk before a run gives up (workers keep disappearing).
 MAX_STALLED_ROUNDS = 3
@@ -62,10 +63,17 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
 
     Parameters
     ----------
-    topology : str or Path
+    topology : str or Path or MDAnalysis.Universe or MDAnalysis.core.groups.AtomGroup
         Topology, or a self-describing trajectory (LAMMPS dump, extended XYZ) used alone.
+        Or an MDAnalysis object: a Universe classifies all its atoms, an AtomGroup its atoms,
+        with neighbours from every atom of its Universe; the workers reopen the Universe's
+        files with its reader's options (format, ``dt``), so its trajectory must be read from
+        files they can see, not held in memory (``MemoryReader``; see Raises). A big gzipped
+        LAMMPS dump is read faster through its path, or a Universe from
+        :func:`lessdask.trajectory.open_universe` (random access into gzip), than through
+        MDAnalysis' own ``LAMMPSDUMP`` reader, which reaches a frame by decompressing what comes before it.
     trajectory : str or sequence of str
-        Trajectory files (DCD, XTC, TRR, LAMMPS dump, ...), concatenated.
+        Trajectory files (DCD, XTC, TRR, LAMMPS dump, ...), concatenated. Not with an MDAnalysis object.
     output : str or Path
         The Zarr store to write (a directory). Never replaced unless ``overwrite``.
     model : str or Path
@@ -73,7 +81,8 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     start, stop, step : int, optional
         Frame slice.
     select : str, optional
-        MDAnalysis selection of the atoms to classify; neighbours always come from all atoms.
+        MDAnalysis selection of the atoms to classify (within the AtomGroup, if one is given);
+        neighbours always come from all atoms.
     atoms_per_chunk, frames_per_task : int, optional
         Task and chunk sizes (see :func:`lessdask.trajectory.make_plan` for the defaults).
     save_features, save_positions : bool
@@ -85,9 +94,9 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
         directory or a folder holding an input, and only after inputs, model and options
         are validated.
     format, topology_format : str, optional
-        MDAnalysis format names when file names do not tell.
+        MDAnalysis format names when file names do not tell (files only).
     dt : float, optional
-        Picoseconds per step for LAMMPS dumps (default 0.001).
+        Picoseconds per step for LAMMPS dumps (default 0.001; files only).
     pbc : bool
         Periodic boundaries from the file's box (default); False for free boundaries.
     other : bool
@@ -116,7 +125,10 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     Raises
     ------
     lessdask.errors.InputError
-        Bad options, inputs, or inputs a worker cannot read.
+        Bad options, inputs, or inputs a worker cannot read; a Universe whose trajectory is in
+        memory or has no file (write it out, or classify it in memory with
+        :class:`lessdask.analysis.LESS`); file options (``trajectory``, ``format``, ``dt``) with
+        an MDAnalysis object.
     lessdask.errors.ModelFileError
         A model file that is missing, damaged, invalid, unsafe, or not the pinned one.
     lessdask.errors.StoreError
@@ -134,11 +146,19 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     t0 = time.perf_counter()
     _check_options(start, stop, step, frames_per_task, atoms_per_chunk, cluster)
     path = Path(output)
-    files = _input_files(topology, trajectory)
+    from_mda = is_mdanalysis_input(topology)
+    if from_mda:
+        _check_no_file_options(topology, trajectory, format, topology_format, dt)
+        files, names = universe_files(universe_of(topology))
+    else:
+        files, names = _input_files(topology, trajectory), " + ".join([str(topology), *_paths(trajectory)])
     protect = [*files, *([] if str(model) == "default" else [model])]
     mode = store.check_output(path, resume, overwrite, protect=protect)
-    inputs = _open_inputs(files[0], files[1:], model, select, format, topology_format, dt,
-                          names=" + ".join([str(topology), *_paths(trajectory)]), model_digest=model_digest)
+    if from_mda:
+        inputs, select = _universe_inputs(topology, select, model, names, model_digest)
+    else:
+        inputs = _open_inputs(files[0], files[1:], model, select, format, topology_format, dt, names=names,
+                              model_digest=model_digest)
     run_id = uuid.uuid4().hex
     attrs = _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id)
     with store.StoreLock(path, run_id) as lock:
@@ -305,6 +325,38 @@ def _open_inputs(topology, trajectory, model, select, format, topology_format, d
     check_model_features(mdl)
     check_species(species, mdl, files)
     return _Inputs(u, files, atoms, species, truncated_frame(u), mdl)
+
+
+def _check_no_file_options(obj, trajectory, format, topology_format, dt) -> None:
+    """Options that open files do not apply to an MDAnalysis object, which has its reader already."""
+    given = [name for name, value in (("trajectory", trajectory or None), ("format", format),
+                                      ("topology_format", topology_format), ("dt", dt)) if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} apply to input files, but {obj} is an MDAnalysis object that already "
+                         "reads its files: give them to mda.Universe(...) instead (e.g. mda.Universe(top, traj, "
+                         "format=..., dt=...))")
+
+
+def _universe_inputs(obj, select, model, names, model_digest=None) -> tuple[_Inputs, str]:
+    """Like :func:`_open_inputs`, for an MDAnalysis Universe or AtomGroup: the group is the selection, neighbours
+    come from its Universe, which workers receive pickled (its reader reopens the files)."""
+    from lessdask.frame import check_species
+    from lessdask.model import load_model
+    from lessdask.model.validation import check_model_features
+    from lessdask.trajectory import group_atoms, species_of, truncated_frame
+
+    u, atoms, selection = group_atoms(obj, select)
+    try:
+        pickle.dumps(u.trajectory)  # what the workers get: the reader, reopened from its file when unpickled
+    except Exception as exc:  # noqa: BLE001 - pickling fails in many ways (lambdas, open handles, C objects)
+        raise InputError(f"the trajectory reader of {u} cannot be sent to the workers ({type(exc).__name__}: {exc}); "
+                         "on-the-fly transformations must be picklable (MDAnalysis' own are); give the files "
+                         "instead, or classify in memory with lessdask.analysis.LESS") from None
+    species = species_of(u.atoms)
+    mdl = load_model(model, expected_digest=model_digest)
+    check_model_features(mdl)
+    check_species(species, mdl, names)
+    return _Inputs(u, names, atoms, species, truncated_frame(u), mdl), selection
 
 
 def _paths(trajectory) -> list[str]:

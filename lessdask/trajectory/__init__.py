@@ -15,16 +15,21 @@ from lessdask.trajectory.readers import (
     current_frame,
     data_file_atom_style,
     frame_box,
+    group_atoms,
     guess_format,
+    is_mdanalysis_input,
     open_universe,
     read_frame,
     select_atoms,
     species_of,
     truncated_frame,
+    universe_files,
+    universe_of,
 )
 
 __all__ = [
     "ATOM_STYLES", "LAMMPS_DUMP_DT", "Plan", "atom_ids", "atom_style_columns", "check_dt", "current_frame",
-    "data_file_atom_style", "frame_box", "guess_format", "make_plan", "open_universe", "read_frame", "select_atoms",
-    "species_of", "truncated_frame",
+    "data_file_atom_style", "frame_box", "group_atoms", "guess_format", "is_mdanalysis_input", "make_plan",
+    "open_universe", "read_frame", "select_atoms", "species_of", "truncated_frame", "universe_files",
+    "universe_of",
 ]

@@ -565,3 +565,124 @@ def current_frame(universe, pbc: bool = True, where: str = ""):
                 "give a file with the box, or classify with free boundaries (--no-pbc / pbc=False)"
             )
     return universe.atoms.positions, box, float(ts.time)
+
+
+def is_mdanalysis_input(obj) -> bool:
+    """True for an MDAnalysis object (what :func:`lessdask.classify` takes besides files; see :func:`universe_of`)."""
+    return type(obj).__module__.startswith("MDAnalysis")  # no MDAnalysis import for file names
+
+
+def universe_of(obj):
+    """The Universe of an MDAnalysis ``Universe``, ``AtomGroup``, ``ResidueGroup`` or ``SegmentGroup``.
+
+    Raises
+    ------
+    InputError
+        Any other object (a Timestep, a reader, ...), saying what to give.
+    """
+    from MDAnalysis import Universe
+    from MDAnalysis.core.groups import AtomGroup, ResidueGroup, SegmentGroup
+
+    if isinstance(obj, Universe):
+        return obj
+    if isinstance(obj, (AtomGroup, ResidueGroup, SegmentGroup)):
+        return obj.universe
+    raise InputError(f"{obj!r} ({type(obj).__name__}) is not something lessdask can classify: give file paths, "
+                     "an MDAnalysis Universe or an AtomGroup")
+
+
+#: What to do with a Universe that distributed workers cannot reopen (named in the errors below).
+_IN_MEMORY_HINT = (
+    "Dask workers run in other processes, possibly on other machines, and reopen the trajectory from its files, "
+    "so the frames must be in files they can read: write them out where every worker sees them and classify "
+    "the files (e.g. u.atoms.write('top.pdb'); u.atoms.write('frames.dcd', frames='all'); then "
+    "classify(mda.Universe('top.pdb', 'frames.dcd'), ...)), or, for a small system, classify in memory "
+    "without Dask: lessdask.analysis.LESS(atomgroup).run()"
+)
+
+
+def universe_files(universe) -> tuple[list[str], str]:
+    """The files a Universe reads, checked so that a distributed worker can reopen them.
+
+    Parameters
+    ----------
+    universe : MDAnalysis.Universe
+
+    Returns
+    -------
+    files : list of str
+        Absolute paths: the topology file (if the Universe was made from one), then the
+        trajectory file(s) in reading order.
+    names : str
+        The same, joined with ``" + "`` as given, for messages.
+
+    Raises
+    ------
+    InputError
+        A trajectory held in memory (``MemoryReader``, e.g. after ``transfer_to_memory()`` or
+        ``load_new(array)``), a Universe without a trajectory, or a trajectory whose file is
+        gone: such frames cannot reach a worker that reopens files.
+
+    Notes
+    -----
+    Workers receive the Universe pickled: its topology as it is in memory (so ids, types or
+    elements the user changed are kept) and its reader, which MDAnalysis reopens from the
+    file name with the reader's keyword arguments (format, ``dt``, ...). See
+    ``docs/design.md`` ("MDAnalysis objects as input").
+    """
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    try:
+        reader = universe.trajectory
+    except AttributeError:
+        raise InputError(f"{universe} has no trajectory (no coordinates); {_IN_MEMORY_HINT}") from None
+    parts = getattr(reader, "readers", None) or [reader]  # a ChainReader reads several files
+    traj = []
+    for r in parts:
+        if isinstance(r, MemoryReader):
+            raise InputError(f"the trajectory of {universe} is held in memory (MemoryReader), not read from a file; "
+                             + _IN_MEMORY_HINT)
+        name = getattr(r, "filename", None)
+        if not isinstance(name, (str, os.PathLike)) or not Path(name).is_file():
+            raise InputError(f"the trajectory of {universe} is not read from a file a worker can reopen "
+                             f"({type(r).__name__}, file {name!r}); " + _IN_MEMORY_HINT)
+        traj.append(str(name))
+    top = getattr(universe, "filename", None)
+    given = ([str(top)] if isinstance(top, (str, os.PathLike)) and Path(top).is_file() else []) + traj
+    given = list(dict.fromkeys(given))  # a self-describing file is topology and trajectory at once
+    return [os.path.abspath(p) for p in given], " + ".join(given)
+
+
+def group_atoms(obj, select: str | None = None) -> tuple[object, np.ndarray, str]:
+    """The Universe of an MDAnalysis input and the indices of the atoms to classify.
+
+    Parameters
+    ----------
+    obj : MDAnalysis.Universe or MDAnalysis.core.groups.AtomGroup
+        A Universe means all its atoms; an AtomGroup (or a residue or segment group) its
+        atoms, with neighbours still from every atom of its Universe.
+    select : str, optional
+        An MDAnalysis selection applied within the group.
+
+    Returns
+    -------
+    universe : MDAnalysis.Universe
+    atoms : ndarray of int
+        Indices into ``universe.atoms``, sorted, without repeats.
+    selection : str
+        What was selected, for the store's ``selection`` attribute.
+    """
+    universe = universe_of(obj)
+    group = universe.atoms if obj is universe else obj.atoms
+    whole = obj is universe or np.unique(group.indices).size == universe.atoms.n_atoms
+    described = "all" if whole else f"an AtomGroup of {group.n_atoms} atoms"
+    if select and select != "all":
+        try:
+            group = group.select_atoms(select)
+        except Exception as exc:  # noqa: BLE001 - MDAnalysis raises many selection errors
+            raise InputError(f"atom selection {select!r} is not valid: {exc}") from None
+        described = select if whole else f"({select}) within {described}"
+    atoms = np.unique(group.indices)
+    if atoms.size == 0:
+        raise InputError(f"no atoms to classify ({described} of {universe}); give a non-empty AtomGroup or selection")
+    return universe, atoms, described
