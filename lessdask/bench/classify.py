@@ -252,6 +252,8 @@ def write_benchmark_trajectory(directory, n_atoms=256_000, n_frames=8, seed=0):
     d = Path(directory)
     top, traj = d / "bench.data", d / "bench.dcd"
     u.atoms.write(str(top))
+    # MDAnalysis writes 'id mol type x y z' under a bare "Atoms": name the style, as LAMMPS does
+    top.write_text(top.read_text().replace("\nAtoms\n", "\nAtoms # molecular\n", 1))
     rng = np.random.default_rng(seed)
     with mda.Writer(str(traj), n) as w:
         for _ in range(n_frames):
