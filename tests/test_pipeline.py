@@ -294,7 +294,7 @@ def test_other_marks_atoms_unlike_any_class_and_can_be_switched_off(tmp_path, du
     gas, far = z < L / 6 - 1.0, z > L / 3  # the fixture's random (ideal-gas) slab; crystal far from it
     other = a["label"].values == -1
     # ideal-gas atoms: 11 % "other" with the model trained on glasses and undercooled liquids (its AM envelope
-    # covers more disorder; above 20 % before), the rest AM; the crystal far from the slab stays its class
+    # covers more disorder; above 20 % before); the crystal far from the slab stays its class
     assert other[gas].mean() > 0.05 and other[far].mean() < 0.02
     out = tmp_path / "no_other.zarr"
     _run(dump_file, out, client, other=False)
