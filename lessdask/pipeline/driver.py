@@ -535,12 +535,16 @@ def _wait(futures, total, progress, client=None, started=None):
     from tqdm.auto import tqdm
 
     remaining = {f.key: f for f in futures}
-    done = as_completed(futures, with_results=True, raise_errors=False)
+    # results are fetched here, not inside as_completed: a gather that fails in its tracking
+    # coroutine (seen once under load: a tornado write assertion) is logged there and that
+    # future never arrives, so the run would wait forever; here the error reaches the run
+    done = as_completed(futures, with_results=False)
     futures.clear()
     errors = []
     bar = tqdm(total=total, unit="task", desc="classify", disable=not progress)
     try:
-        for fut, result in done:
+        for fut in done:
+            result = _outcome(fut)
             remaining.pop(fut.key, None)
             cancelled = fut.status == "cancelled" or _is_cancelled(result)
             del fut
@@ -561,6 +565,16 @@ def _wait(futures, total, progress, client=None, started=None):
         bar.close()
     errors.sort(key=lambda e: _frame_in(str(e)))
     return errors
+
+
+def _outcome(fut):
+    """A finished future's result, its exception if it erred, or a CancelledError if it was cancelled."""
+    from concurrent.futures import CancelledError
+
+    try:
+        return fut.exception() if fut.status == "error" else fut.result()
+    except CancelledError as exc:
+        return exc
 
 
 def _is_cancelled(result) -> bool:
