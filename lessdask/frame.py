@@ -119,14 +119,12 @@ def _from_ase(atoms, where: str):
     if not pbc.all():
         raise InputError(f"the ASE Atoms{where} are periodic along some axes only (pbc={pbc.tolist()}); lessdask "
                          "classifies fully periodic or free systems: set atoms.pbc = True (with a cell) or False")
-    from MDAnalysis.lib.mdamath import triclinic_vectors
+    from lessdask.trajectory.readers import ase_coordinates
 
-    dims = np.asarray(atoms.cell.cellpar(), np.float64)
-    if np.any(dims[:3] <= 0):
+    positions, dims = ase_coordinates(atoms)
+    if dims is None or np.any(dims[:3] <= 0):
         raise InputError(f"the ASE Atoms{where} are periodic but their cell is {atoms.cell.tolist()}; give a cell")
-    # same fractional coordinates in the cell MDAnalysis builds from [a, b, c, alpha, beta, gamma]
-    # (a along x, b in the xy plane): distances and bond angles are unchanged
-    return atoms.get_scaled_positions(wrap=False) @ triclinic_vectors(dims).astype(np.float64), dims, symbols
+    return positions, dims, symbols
 
 
 def _from_freud(system, where: str):

@@ -94,6 +94,26 @@ def test_cif_and_poscar_are_read_with_the_ase_extra(tmp_path):
         assert list(species_of(u.atoms)) == ["Cu"] * len(atoms) and time == 0.0
 
 
+def test_a_poscar_with_a_rotated_cell_reads_as_the_aligned_one(tmp_path):
+    """POSCAR keeps the cell as written; a cell not along x must be turned the way MDAnalysis builds boxes."""
+    import ase.io
+
+    from lessdask.frame import classify_frame
+    from lessdask.trajectory import open_universe, read_frame
+
+    atoms = _cu(tmp_path)
+    turned = atoms.copy()
+    turned.rotate(37, (1, 2, 3), rotate_cell=True)
+    labels = []
+    for name, a in (("aligned.vasp", atoms), ("turned.vasp", turned)):
+        ase.io.write(tmp_path / name, a, format="vasp")
+        pos, box, _ = read_frame(open_universe(tmp_path / name), 0)
+        np.testing.assert_allclose(box, atoms.cell.cellpar(), rtol=1e-5)
+        labels.append(classify_frame(pos, box, ["Cu"] * len(a)).labels)
+    np.testing.assert_array_equal(labels[0], labels[1])
+    assert (labels[0] == labels[0][0]).all()
+
+
 def test_extxyz_variants_are_read_with_format_ase(tmp_path):
     """An extended XYZ whose positions are not columns 2-4 (ids first): MDAnalysis' XYZ reader cannot, ASE can."""
     from lessdask.trajectory import open_universe, read_frame

@@ -263,6 +263,20 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     return u
 
 
+def ase_coordinates(atoms) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions and MDAnalysis box of a fully periodic ASE ``Atoms`` (box None when it is not).
+
+    The cell is turned into MDAnalysis' orientation (a along x, b in the xy plane) through
+    fractional coordinates, so that a cell in any orientation keeps its distances and angles.
+    """
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
+    if not np.all(atoms.pbc) or atoms.cell.rank != 3:
+        return np.asarray(atoms.positions, np.float64), None
+    dims = np.asarray(atoms.cell.cellpar(), np.float64)
+    return atoms.get_scaled_positions(wrap=False) @ triclinic_vectors(dims).astype(np.float64), dims
+
+
 def ase_universe(path: str | os.PathLike, dt: float | None = None):
     """An MDAnalysis Universe of every frame of a file ASE reads (CIF, POSCAR, extended XYZ variants, ...).
 
@@ -321,8 +335,9 @@ def ase_universe(path: str | os.PathLike, dt: float | None = None):
     u.add_TopologyAttr("ids", ids)
     for attr in ("names", "elements", "types"):
         u.add_TopologyAttr(attr, symbols.astype(str))
-    coords = np.stack([a.positions for a in frames]).astype(np.float32)
-    dims = np.stack([a.cell.cellpar() if a.pbc.all() and a.cell.rank == 3 else np.zeros(6) for a in frames])
+    systems = [ase_coordinates(a) for a in frames]
+    coords = np.stack([pos for pos, _ in systems]).astype(np.float32)
+    dims = np.stack([np.zeros(6) if box is None else box for _, box in systems])
     u.load_new(coords, format=MemoryReader, dimensions=dims.astype(np.float32), dt=1.0 if dt is None else dt)
     u.trajectory.filename = str(path)
     return u
