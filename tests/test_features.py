@@ -130,6 +130,23 @@ def test_agrees_with_a_plain_scipy_reference_to_1e_9(triclinic):
     np.testing.assert_allclose(X, ref, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("padding", [1.3, 1.9])  # 1.9: many atoms have more than PAIR_MAX bonds
+def test_bond_pair_sums_equal_the_spherical_harmonic_sums(padding):
+    from lessdask.features.steinhardt import PAIR_L, PAIR_MAX
+
+    pos, box, species = rocksalt(2)
+    pos = pos + np.random.default_rng(3).normal(0, 0.2, pos.shape)
+    pair = FeatureSettings(padding=padding, average=False)
+    assert pair.l_values == PAIR_L
+    ylm = FeatureSettings(padding=padding, average=False, l_values=(2, *PAIR_L))  # not PAIR_L: the Y_lm path
+    a, n = compute_features(pos, box, species, settings=pair, dtype=np.float64)
+    b, _ = compute_features(pos, box, species, settings=ylm, dtype=np.float64)
+    assert (n <= PAIR_MAX).any() and ((n > PAIR_MAX).any() if padding > 1.5 else True)
+    nl = len(PAIR_L)
+    np.testing.assert_allclose(a[:, :nl], b[:, 1:nl + 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a[:, nl:], b[:, nl + 2:], rtol=0, atol=1e-12)
+
+
 def test_agrees_with_freud_steinhardt_on_the_same_neighbours():
     freud = pytest.importorskip("freud")
     pos, box = lattice(FCC, 5, 3.615)

@@ -75,7 +75,7 @@ def test_warm_up_compiles_every_kernel_a_real_run_calls_with_the_same_types(tmp_
     # kernels called only from other kernels have no signatures of their own when their callers load from
     # numba's cache, so "every kernel ran" is checked on what the real run used
     assert not [k for k, v in got["after_run"].items() if v and not got["warmed"].get(k)]
-    for name in ("slot_mean", "slot_halo", "neighbour_mean", "mark_neighbours", "steinhardt_features",
+    for name in ("slot_features", "slot_halo", "neighbour_mean", "mark_neighbours", "steinhardt_features",
                  "_forest", "_other"):
         assert any(k.endswith("." + name) for k in got["warmed"]), name
     assert got["after_run"] == got["warmed"]  # the run compiled no new specialisation

@@ -24,7 +24,7 @@ from lessdask.features.steinhardt import (
     legendre_tables,
     neighbour_mean,
     slot_halo,
-    slot_mean,
+    slot_features,
     steinhardt_features,
 )
 
@@ -276,11 +276,12 @@ class FrameFeatures:
             return X, np.zeros(k, np.int32), np.zeros(k)
         rows = self._rank0[targets]
         self._ensure(rows)
-        if s.average:
+        if s.average and not (self._round >= 0).all():  # else every halo atom is done already
             self._ensure_halo(rows)
-            self._average(rows, X[:, nb:])
-        X[:, :nb] = self._q[rows]
-        return X, self._count[rows].copy(), self._cut[rows].copy()
+        slot_features(rows, self._q, self._nbr, self._count, X, s.average)
+        if s.average:
+            self._average_overflowed(rows, X[:, nb:])
+        return X, self._count[rows], self._cut[rows]
 
     # ------------------------------------------------------------------ neighbour averages
     def _overflowed(self, rows):
@@ -300,8 +301,8 @@ class FrameFeatures:
         if halo.size:
             self._compute_rows(halo)
 
-    def _average(self, rows, out):
-        slot_mean(rows, self._q, self._nbr, self._count, out)
+    def _average_overflowed(self, rows, out):
+        """Averages of the atoms whose neighbour lists overflowed (the rest are done by slot_features)."""
         over = self._overflowed(rows)
         if over.size == 0:
             return
