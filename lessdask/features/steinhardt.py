@@ -53,121 +53,80 @@ PAIR_MAX = 24
 PAIR_L = (3, 4, 6, 8, 10, 12)
 
 
+@njit(inline="always", fastmath=True)
+def _legendre_pair_l(x):
+    """P_l(x) for l in PAIR_L, by Bonnet's recurrence l P_l = (2l - 1) x P_(l-1) - (l - 1) P_(l-2)."""
+    p1 = x
+    p2 = 3.0 / 2.0 * x * p1 - 1.0 / 2.0
+    p3 = 5.0 / 3.0 * x * p2 - 2.0 / 3.0 * p1
+    p4 = 7.0 / 4.0 * x * p3 - 3.0 / 4.0 * p2
+    p5 = 9.0 / 5.0 * x * p4 - 4.0 / 5.0 * p3
+    p6 = 11.0 / 6.0 * x * p5 - 5.0 / 6.0 * p4
+    p7 = 13.0 / 7.0 * x * p6 - 6.0 / 7.0 * p5
+    p8 = 15.0 / 8.0 * x * p7 - 7.0 / 8.0 * p6
+    p9 = 17.0 / 9.0 * x * p8 - 8.0 / 9.0 * p7
+    p10 = 19.0 / 10.0 * x * p9 - 9.0 / 10.0 * p8
+    p11 = 21.0 / 11.0 * x * p10 - 10.0 / 11.0 * p9
+    p12 = 23.0 / 12.0 * x * p11 - 11.0 / 12.0 * p10
+    return p3, p4, p6, p8, p10, p12
+
+
 @njit(cache=True, fastmath=True)
-def _pair_legendre_sums(npair, cs, wa, sums):
-    """Sum over bond pairs of P_l(cos angle) times ``wa``, for l in PAIR_L, into ``sums[0]``."""
-    a3 = 0.0
-    a4 = 0.0
-    a6 = 0.0
-    a8 = 0.0
-    a10 = 0.0
-    a12 = 0.0
+def _pair_legendre_sums(npair, cs, sums):
+    """Sum over bond pairs of P_l(cos angle), for l in PAIR_L, into ``sums[0]`` (in registers:
+    the loop vectorises over pairs)."""
+    a3 = a4 = a6 = a8 = a10 = a12 = 0.0
     for p in range(npair):
-        x = cs[p]
-        p0 = 1.0
-        p1 = x
-        p2 = 1.5 * x * p1 - 0.5 * p0
-        p3 = 1.6666666666666667 * x * p2 - 0.6666666666666666 * p1
-        p4 = 1.75 * x * p3 - 0.75 * p2
-        p5 = 1.8 * x * p4 - 0.8 * p3
-        p6 = 1.8333333333333333 * x * p5 - 0.8333333333333334 * p4
-        p7 = 1.8571428571428572 * x * p6 - 0.8571428571428571 * p5
-        p8 = 1.875 * x * p7 - 0.875 * p6
-        p9 = 1.8888888888888888 * x * p8 - 0.8888888888888888 * p7
-        p10 = 1.9 * x * p9 - 0.9 * p8
-        p11 = 1.9090909090909092 * x * p10 - 0.9090909090909091 * p9
-        p12 = 1.9166666666666667 * x * p11 - 0.9166666666666666 * p10
-        a3 += p3 * wa[p]
-        a4 += p4 * wa[p]
-        a6 += p6 * wa[p]
-        a8 += p8 * wa[p]
-        a10 += p10 * wa[p]
-        a12 += p12 * wa[p]
-    sums[0, 0] = a3
-    sums[0, 1] = a4
-    sums[0, 2] = a6
-    sums[0, 3] = a8
-    sums[0, 4] = a10
-    sums[0, 5] = a12
+        p3, p4, p6, p8, p10, p12 = _legendre_pair_l(cs[p])
+        a3 += p3
+        a4 += p4
+        a6 += p6
+        a8 += p8
+        a10 += p10
+        a12 += p12
+    sums[0, 0], sums[0, 1], sums[0, 2], sums[0, 3], sums[0, 4], sums[0, 5] = a3, a4, a6, a8, a10, a12
 
 
 @njit(cache=True, fastmath=True)
-def _pair_legendre_sums_other(npair, cs, wa, wo, sums):
-    """As :func:`_pair_legendre_sums`, and weighted by ``wo`` (pairs of other-species bonds) into ``sums[1]``."""
-    a3 = 0.0
-    o3 = 0.0
-    a4 = 0.0
-    o4 = 0.0
-    a6 = 0.0
-    o6 = 0.0
-    a8 = 0.0
-    o8 = 0.0
-    a10 = 0.0
-    o10 = 0.0
-    a12 = 0.0
-    o12 = 0.0
+def _pair_legendre_sums_other(npair, cs, wo, sums):
+    """As :func:`_pair_legendre_sums`, and weighted by ``wo`` (1 for a pair of other-species
+    bonds, else 0) into ``sums[1]``."""
+    a3 = a4 = a6 = a8 = a10 = a12 = 0.0
+    o3 = o4 = o6 = o8 = o10 = o12 = 0.0
     for p in range(npair):
-        x = cs[p]
-        p0 = 1.0
-        p1 = x
-        p2 = 1.5 * x * p1 - 0.5 * p0
-        p3 = 1.6666666666666667 * x * p2 - 0.6666666666666666 * p1
-        p4 = 1.75 * x * p3 - 0.75 * p2
-        p5 = 1.8 * x * p4 - 0.8 * p3
-        p6 = 1.8333333333333333 * x * p5 - 0.8333333333333334 * p4
-        p7 = 1.8571428571428572 * x * p6 - 0.8571428571428571 * p5
-        p8 = 1.875 * x * p7 - 0.875 * p6
-        p9 = 1.8888888888888888 * x * p8 - 0.8888888888888888 * p7
-        p10 = 1.9 * x * p9 - 0.9 * p8
-        p11 = 1.9090909090909092 * x * p10 - 0.9090909090909091 * p9
-        p12 = 1.9166666666666667 * x * p11 - 0.9166666666666666 * p10
-        a3 += p3 * wa[p]
-        o3 += p3 * wo[p]
-        a4 += p4 * wa[p]
-        o4 += p4 * wo[p]
-        a6 += p6 * wa[p]
-        o6 += p6 * wo[p]
-        a8 += p8 * wa[p]
-        o8 += p8 * wo[p]
-        a10 += p10 * wa[p]
-        o10 += p10 * wo[p]
-        a12 += p12 * wa[p]
-        o12 += p12 * wo[p]
-    sums[0, 0] = a3
-    sums[1, 0] = o3
-    sums[0, 1] = a4
-    sums[1, 1] = o4
-    sums[0, 2] = a6
-    sums[1, 2] = o6
-    sums[0, 3] = a8
-    sums[1, 3] = o8
-    sums[0, 4] = a10
-    sums[1, 4] = o10
-    sums[0, 5] = a12
-    sums[1, 5] = o12
+        p3, p4, p6, p8, p10, p12 = _legendre_pair_l(cs[p])
+        w = wo[p]
+        a3 += p3
+        a4 += p4
+        a6 += p6
+        a8 += p8
+        a10 += p10
+        a12 += p12
+        o3 += p3 * w
+        o4 += p4 * w
+        o6 += p6 * w
+        o8 += p8 * w
+        o10 += p10 * w
+        o12 += p12 * w
+    sums[0, 0], sums[0, 1], sums[0, 2], sums[0, 3], sums[0, 4], sums[0, 5] = a3, a4, a6, a8, a10, a12
+    sums[1, 0], sums[1, 1], sums[1, 2], sums[1, 3], sums[1, 4], sums[1, 5] = o3, o4, o6, o8, o10, o12
 
 
 @njit(cache=True, fastmath=True)
-def _pair_sums(n_all, n_other, bx, bu, bv, bo, cs, wa, wo, sums, out, row, nl):
+def _pair_sums(n_all, n_other, bx, bu, bv, bo, cs, wo, sums, out, row, nl):
     """q_l of one atom from its bond unit vectors: (N q_l)^2 = N + 2 sum over bond pairs b < c of
-    P_l(b . c), the addition theorem; pairs padded with zero weight to whole SIMD vectors."""
+    P_l(b . c), the addition theorem."""
     npair = 0
     for b in range(n_all):
         x, u, v, o = bx[b], bu[b], bv[b], bo[b]
         for c in range(b + 1, n_all):
             cs[npair + c - b - 1] = x * bx[c] + u * bu[c] + v * bv[c]
-            wa[npair + c - b - 1] = 1.0
             wo[npair + c - b - 1] = o * bo[c]
         npair += n_all - b - 1
-    while npair % 8:
-        cs[npair] = 0.0
-        wa[npair] = 0.0
-        wo[npair] = 0.0
-        npair += 1
     if n_other > 0:
-        _pair_legendre_sums_other(npair, cs, wa, wo, sums)
+        _pair_legendre_sums_other(npair, cs, wo, sums)
     else:
-        _pair_legendre_sums(npair, cs, wa, sums)
+        _pair_legendre_sums(npair, cs, sums)
     for li in range(nl):
         out[row, li] = math.sqrt(max(n_all + 2.0 * sums[0, li], 0.0)) / n_all
         if n_other > 0:
@@ -179,7 +138,7 @@ def _atoms_of_cell(
     k0, k1, tsorted, trow, cart_sorted, species_sorted, ng, gx, gy, gz, gs, r2buf,
     radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
     gj, to0, out, out_count, out_cutoff, out_incomplete, nbr,
-    best, cand, sel, cs, wa, wo, sums, pair_ok, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
+    best, cand, sel, cs, wo, sums, pair_ok, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
 ):
     nl = l_list.shape[0]
     n_slots = nbr.shape[1]
@@ -241,7 +200,7 @@ def _atoms_of_cell(
             j = gj[sel[t]]
             nbr[row, t] = to0[j] if remap else j
         if pair_ok and n_all <= PAIR_MAX:
-            _pair_sums(n_all, n_other, bx, bu, bv, bo, cs, wa, wo, sums, out, row, nl)
+            _pair_sums(n_all, n_other, bx, bu, bv, bo, cs, wo, sums, out, row, nl)
             out_count[row] = n_all
             continue
         # Y_lm = P~_lm(x) (u + iv)^m, summed over bonds; loops ordered so the bond loop vectorises
@@ -331,9 +290,8 @@ def steinhardt_features(
         best = np.empty(n_nearest)
         cand = np.empty(capacity, np.int64)
         sel = np.empty(capacity, np.int64)
-        npair = PAIR_MAX * (PAIR_MAX - 1) // 2 + 8
+        npair = PAIR_MAX * (PAIR_MAX - 1) // 2
         cs = np.empty(npair)
-        wa = np.empty(npair)
         wo = np.empty(npair)
         sums = np.empty((2, nl))
         qre = np.empty((nl, lmax + 1))
@@ -357,7 +315,7 @@ def steinhardt_features(
                     ng, gx, gy, gz, gs, r2buf,
                     radius, eps2, can_widen, n_nearest, padding, l_index, l_list, a_inv, a_tab, pmm,
                     gj, to0, out, out_count, out_cutoff, out_incomplete, nbr,
-                    best, cand, sel, cs, wa, wo, sums, pair_ok, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
+                    best, cand, sel, cs, wo, sums, pair_ok, qre, qim, ore, oim, bx, bu, bv, bo, wr, wi, p1, p2,
                 )
 
 
