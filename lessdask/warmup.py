@@ -36,7 +36,9 @@ def _dispatchers() -> list:
     found = []
     for module in (neighbors, steinhardt, compiled):
         for value in vars(module).values():
-            if isinstance(value, CPUDispatcher) and value.__module__ == module.__name__:
+            # numba-inlined helpers are compiled into their callers: no cache entry of their own
+            if (isinstance(value, CPUDispatcher) and value.__module__ == module.__name__
+                    and value.targetoptions.get("inline", "never") == "never"):
                 found.append(value)
     return found
 
