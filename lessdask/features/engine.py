@@ -276,7 +276,7 @@ class FrameFeatures:
             return X, np.zeros(k, np.int32), np.zeros(k)
         rows = self._rank0[targets]
         self._ensure(rows)
-        if s.average and not (self._round >= 0).all():  # else every halo atom is done already
+        if s.average and atoms is not None:  # a whole frame is its own halo
             self._ensure_halo(rows)
         slot_features(rows, self._q, self._nbr, self._count, X, s.average)
         if s.average:
