@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -279,7 +278,9 @@ def _serial(top, traj, model):
 
 
 def _worker_peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from lessdask.bench.frames import peak_rss_mb
+
+    return peak_rss_mb()  # not ru_maxrss: a spawned worker's includes the client's RSS
 
 
 def _run_on_cluster(workers, top, traj, tmp, name):

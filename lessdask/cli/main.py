@@ -425,6 +425,27 @@ def _add_bench_input(bench_sub) -> None:
     p.set_defaults(func=run)
 
 
+@bench_command
+def _add_bench_formats(bench_sub) -> None:
+    p = bench_sub.add_parser("formats", help="classify end to end from DCD, LAMMPS dump and .gz dump of the same "
+                                             "frames (1 worker, 1 thread): atom-frames/s and ratios to DCD")
+    p.add_argument("--atoms", type=_positive_int, default=1_000_000, help="atoms per frame (default 1,000,000)")
+    p.add_argument("--frames", type=_positive_int, default=8, help="frames (default 8)")
+    p.add_argument("--repeat", type=_positive_int, default=3,
+                   help="timed runs per format, interleaved; medians are reported (default 3)")
+    p.add_argument("--workdir", metavar="DIR",
+                   help="keep (and reuse) the generated trajectory here (default: a temporary folder)")
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
+
+    def run(args):
+        from lessdask.bench.formats import bench_formats, formats_report
+
+        print(formats_report(bench_formats(n_atoms=args.atoms, n_frames=args.frames, repeat=args.repeat,
+                                           workdir=args.workdir, json_path=args.json)))
+
+    p.set_defaults(func=run)
+
+
 # ---- analysis: fractions | profile | interface
 
 
