@@ -497,3 +497,18 @@ def test_frame_scan_finds_the_same_frames_whatever_the_chunks(frames, cuts):
     assert scan.newlines == [data[a:b].count(b"\n") for a, b in zip(starts, ends)]
     for header, a, b in zip(scan.headers, starts, ends):
         assert header == data[a:a + len(header)] and len(header) >= min(256, b - a)
+
+
+def test_a_frame_is_split_over_tasks_only_when_that_ends_the_run_sooner():
+    from lessdask.trajectory import make_plan
+
+    atoms = np.arange(8_000_000)
+    one_worker = make_plan(1, atoms, n_workers=1)
+    assert one_worker.n_tasks == 1  # a split would only read, bin and search the frame twice
+    two_workers = make_plan(1, atoms, n_workers=2)
+    assert two_workers.n_tasks == 2 and two_workers.chunks_per_task * 2 >= two_workers.n_atom_chunks
+    assert make_plan(40, np.arange(1_000_000), n_workers=2).n_groups == 1  # enough frame blocks
+    for n_workers in (1, 2, 3, 8):  # every chunk of every block is computed by exactly one task
+        plan = make_plan(3, atoms, n_workers=n_workers)
+        chunks = sorted(c for g in range(plan.n_groups) for c in plan.group_chunks(g))
+        assert chunks == list(range(plan.n_atom_chunks))

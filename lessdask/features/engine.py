@@ -46,6 +46,15 @@ def species_codes(species, n: int) -> np.ndarray:
     return codes.astype(np.int32)
 
 
+def _has_duplicates(targets: np.ndarray, n: int) -> bool:
+    """Whether ``targets`` (indices in [0, n)) repeat an index: O(len) for increasing chunks."""
+    if targets.size < 2 or (np.diff(targets) > 0).all():
+        return False
+    seen = np.zeros(n, np.bool_)
+    seen[targets] = True
+    return int(np.count_nonzero(seen)) != targets.size
+
+
 def _check_positions(positions, where: str) -> np.ndarray:
     pos = np.asarray(positions, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
@@ -243,11 +252,9 @@ class FrameFeatures:
             r += 1
 
     def _ensure(self, rows):
-        todo = rows[self._round[rows] < 0]
+        todo = rows[self._round[rows] < 0]  # unique: rows are
         if todo.size:
-            mark = np.zeros(self.n_atoms, np.bool_)  # unique and sorted in O(n): np.unique sorts or hashes
-            mark[todo] = True
-            self._compute_rows(np.flatnonzero(mark))
+            self._compute_rows(np.sort(todo))  # O(chunk), not O(frame): this runs for every chunk
 
     # ------------------------------------------------------------------ the public call
     def features(self, atoms=None):
@@ -267,8 +274,7 @@ class FrameFeatures:
             targets = np.asarray(atoms, dtype=np.int64).reshape(-1)
             if targets.size and (targets.min() < 0 or targets.max() >= n):
                 raise InputError(f"atom indices{self._ctx} must lie in [0, {n}), got {targets.min()}..{targets.max()}")
-            # O(n) duplicate check (not a sort): this runs on every chunk of every frame
-            if targets.size and np.bincount(targets, minlength=n).max() > 1:
+            if _has_duplicates(targets, n):
                 raise InputError(f"atom indices{self._ctx} contain duplicates")
         k, nb = targets.size, s.n_base_features
         X = np.zeros((k, s.n_features), self._dtype)
@@ -289,17 +295,18 @@ class FrameFeatures:
 
     def _ensure_halo(self, rows):
         """q_l of every neighbour of ``rows`` (a chunk's neighbours may lie outside it)."""
-        mark = np.zeros(self.n_atoms, np.bool_)
-        slot_halo(rows, self._nbr, self._count, mark)
-        for r, over in self._by_round(self._overflowed(rows)):
+        buf = np.empty(rows.size * NEIGHBOUR_SLOTS, np.int64)
+        parts = [buf[:slot_halo(rows, self._nbr, self._count, self._round, buf)]]  # listed, q_l not done
+        for r, over in self._by_round(self._overflowed(rows)):  # rare (dense liquids): search again
             _, cells, to0 = self._rounds[r]
             tsorted, trow = self._sorted_for_kernel(r, over)
             mark_r = np.zeros(self.n_atoms, np.bool_)
             mark_neighbours(*self._grid(cells), tsorted, trow, self._runs(cells, tsorted), self._cut, mark_r)
-            mark[np.flatnonzero(mark_r) if r == 0 else to0[np.flatnonzero(mark_r)]] = True
-        halo = np.flatnonzero(mark & (self._round < 0))
+            found = np.flatnonzero(mark_r) if r == 0 else to0[np.flatnonzero(mark_r)]
+            parts.append(found[self._round[found] < 0])
+        halo = np.sort(np.concatenate(parts))
         if halo.size:
-            self._compute_rows(halo)
+            self._compute_rows(halo[np.concatenate([[True], halo[1:] != halo[:-1]])])
 
     def _average_overflowed(self, rows, out):
         """Averages of the atoms whose neighbour lists overflowed (the rest are done by slot_features)."""

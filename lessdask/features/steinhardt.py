@@ -387,13 +387,18 @@ def slot_features(rows, values, nbr, count, out, average):
 
 
 @njit(cache=True)
-def slot_halo(rows, nbr, count, mark):
-    """Set ``mark`` for every listed neighbour of the atoms ``rows`` (overflowed lists excepted)."""
+def slot_halo(rows, nbr, count, done_round, out):
+    """Listed neighbours of the atoms ``rows`` whose q_l are not computed yet (``done_round < 0``)
+    into ``out`` (with repeats; overflowed lists excepted); returns how many."""
     n_slots = nbr.shape[1]
+    m = 0
     for k in range(rows.shape[0]):
         i = rows[k]
         c = count[i]
         if c > n_slots:
             continue
         for q in range(c):
-            mark[nbr[i, q]] = True
+            j = nbr[i, q]
+            out[m] = j
+            m += done_round[j] < 0
+    return m

@@ -22,6 +22,9 @@ from lessdask.errors import InputError
 ATOMS_PER_CHUNK = 250_000
 #: Atom-frames a task aims at when frames are small (frames are grouped into blocks up to this).
 ATOM_FRAMES_PER_TASK = 1_000_000
+#: Work a task repeats when a frame block is split over several tasks (reading the frames,
+#: wrapping and binning them, the chunk borders' q_l), as a fraction of the block's work.
+SPLIT_OVERHEAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,22 @@ class Plan:
                     math.ceil(plan.n_atom_chunks / max(groups, 1)))
 
 
+def chunk_groups(n_blocks: int, n_chunks: int, n_workers: int) -> int:
+    """Tasks each frame block's chunks are split over: the count that finishes soonest.
+
+    With ``k`` groups there are ``n_blocks * k`` tasks of ``1/k + SPLIT_OVERHEAD`` of a block's
+    work each, run ``n_workers`` at a time; the smallest ``k`` of least
+    ``ceil(n_blocks * k / n_workers) * (1/k + SPLIT_OVERHEAD)`` is chosen. One worker never
+    splits (a split only repeats work); one frame on two workers splits in two.
+    """
+    best, best_k = math.inf, 1
+    for k in range(1, min(n_chunks, 2 * n_workers) + 1):
+        span = math.ceil(n_blocks * k / n_workers) * (1.0 / k + SPLIT_OVERHEAD)
+        if span < best - 1e-12:
+            best, best_k = span, k
+    return best_k
+
+
 def make_plan(n_frames: int, atoms: np.ndarray, start=None, stop=None, step=None,
               frames_per_task: int | None = None, atoms_per_chunk: int | None = None,
               n_workers: int = 1) -> Plan:
@@ -123,8 +142,8 @@ def make_plan(n_frames: int, atoms: np.ndarray, start=None, stop=None, step=None
     Defaults: atom chunks of at most :data:`ATOMS_PER_CHUNK` atoms; frame blocks of about
     :data:`ATOM_FRAMES_PER_TASK` atom-frames (one frame when frames are bigger), but small
     enough that every worker gets at least two tasks; one task per frame block, computing all
-    its chunks, unless there are fewer than two frame blocks per worker (then a block's chunks
-    are split over up to that many tasks).
+    its chunks, unless splitting a block's chunks over several tasks ends the run sooner
+    (:func:`chunk_groups`: few frame blocks for the workers).
     """
     frames = np.arange(n_frames)[slice(start, stop, step)]
     if frames.size == 0:
@@ -142,6 +161,6 @@ def make_plan(n_frames: int, atoms: np.ndarray, start=None, stop=None, step=None
         frames_per_task = max(1, min(by_size, by_spread, frames.size))
     n_blocks = math.ceil(frames.size / frames_per_task)
     n_chunks = math.ceil(n_atoms / apc)
-    groups = min(n_chunks, math.ceil(want / n_blocks)) if n_blocks < want else 1
+    groups = chunk_groups(n_blocks, n_chunks, max(1, n_workers))
     return Plan(frames=frames, atoms=np.asarray(atoms, np.int64), frames_per_task=int(frames_per_task),
                 atoms_per_chunk=apc, chunks_per_task=math.ceil(n_chunks / groups))
