@@ -21,6 +21,7 @@ from lessdask.features.box import box_matrix
 from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, wrap_into_box
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
 from lessdask.features.steinhardt import (
+    cell_mates,
     legendre_tables,
     neighbour_mean,
     slot_halo,
@@ -254,7 +255,15 @@ class FrameFeatures:
     def _ensure(self, rows):
         todo = rows[self._round[rows] < 0]  # unique: rows are
         if todo.size:
-            self._compute_rows(np.sort(todo))  # O(chunk), not O(frame): this runs for every chunk
+            self._compute_cells_of(np.sort(todo))  # O(chunk), not O(frame): this runs for every chunk
+
+    def _compute_cells_of(self, rows):
+        """q_l of ``rows`` (sorted, unique, not computed yet) and of every other atom not computed yet
+        in their cells (a cell's atoms are computed together: its neighbourhood is gathered once)."""
+        cells = self._rounds[0][1]
+        out = np.empty(self.n_atoms, np.int64)
+        m = cell_mates(rows, cells.cell_sorted, cells.start, cells.ncell, self._round, out)
+        self._compute_rows(out[:m])
 
     # ------------------------------------------------------------------ the public call
     def features(self, atoms=None):
@@ -306,7 +315,7 @@ class FrameFeatures:
             parts.append(found[self._round[found] < 0])
         halo = np.sort(np.concatenate(parts))
         if halo.size:
-            self._compute_rows(halo[np.concatenate([[True], halo[1:] != halo[:-1]])])
+            self._compute_cells_of(halo[np.concatenate([[True], halo[1:] != halo[:-1]])])
 
     def _average_overflowed(self, rows, out):
         """Averages of the atoms whose neighbour lists overflowed (the rest are done by slot_features)."""

@@ -402,3 +402,27 @@ def slot_halo(rows, nbr, count, done_round, out):
             out[m] = j
             m += done_round[j] < 0
     return m
+
+
+@njit(cache=True)
+def cell_mates(rows, cell_sorted, start, ncell, done_round, out):
+    """Every atom not computed yet (``done_round < 0``) in the cells of the atoms ``rows``
+    (ascending positions in the cell order of ``start``) into ``out``, ascending; returns how many.
+
+    Computing whole cells at once gathers each cell's neighbourhood once per frame: a chunk or
+    halo that splits a cell would gather it again for the cell's other atoms.
+    """
+    n1, n2 = ncell[1], ncell[2]
+    m = 0
+    last = -1
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        c = (cell_sorted[i, 0] * n1 + cell_sorted[i, 1]) * n2 + cell_sorted[i, 2]
+        if c == last:
+            continue
+        last = c
+        for j in range(start[c], start[c + 1]):
+            if done_round[j] < 0:
+                out[m] = j
+                m += 1
+    return m
