@@ -24,8 +24,8 @@ from lessdask.features.steinhardt import (
     cell_mates,
     legendre_tables,
     neighbour_mean,
-    slot_halo,
     slot_features,
+    slot_halo,
     steinhardt_features,
 )
 
