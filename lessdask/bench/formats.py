@@ -33,10 +33,6 @@ FORMATS = ("dcd", "dump", "gz")
 TARGETS = {"dump": 0.8, "gz": 0.7}
 
 
-def _cpu_seconds():
-    return time.process_time()
-
-
 def write_data_topology(dump_path, data_path) -> str:
     """A LAMMPS data file (``Atoms # atomic``) with the ids, types, box and first-frame positions of a dump.
 
@@ -122,6 +118,7 @@ def bench_formats(n_atoms: int = 1_000_000, n_frames: int = 8, repeat: int = 3, 
     """
     from distributed import Client, LocalCluster
 
+    from lessdask.bench.frames import workers_cpu_seconds
     from lessdask.bench.input import write_input_benchmark_files
     from lessdask.pipeline import classify
 
@@ -153,12 +150,12 @@ def bench_formats(n_atoms: int = 1_000_000, n_frames: int = 8, repeat: int = 3, 
                 order_log.append(list(order))
                 for f in order:
                     top, traj = inputs[f]
-                    c0 = sum(c.run(_cpu_seconds).values())
+                    c0 = workers_cpu_seconds(c)
                     t = time.perf_counter()
                     s = classify(top, traj, output=stores / f"{f}.zarr", client=c, progress=False,
                                  overwrite=True)
                     wall[f].append(time.perf_counter() - t)
-                    cpu[f].append(sum(c.run(_cpu_seconds).values()) - c0)
+                    cpu[f].append(workers_cpu_seconds(c) - c0)
             for f in FORMATS:
                 counts[f] = _label_counts(stores / f"{f}.zarr")
         af = s["atoms"] * s["frames"]

@@ -37,6 +37,11 @@ def _cpu_seconds():
     return time.process_time()
 
 
+def workers_cpu_seconds(client) -> float:
+    """CPU seconds used so far by all the client's worker processes (their sum)."""
+    return sum(client.run(_cpu_seconds).values())
+
+
 def _run(n_atoms: int, n_frames: int, tmp: Path, repeat: int, name: str) -> dict:
     from distributed import Client, LocalCluster
 
@@ -52,11 +57,11 @@ def _run(n_atoms: int, n_frames: int, tmp: Path, repeat: int, name: str) -> dict
         classify(top, [traj], output=d / "warm.zarr", client=c, progress=False, stop=1)  # model and kernels
         cpus = []
         for k in range(repeat):
-            c0 = sum(c.run(_cpu_seconds).values())
+            c0 = workers_cpu_seconds(c)
             t = time.perf_counter()
             s = classify(top, [traj], output=d / f"r{k}.zarr", client=c, progress=False)
             times.append(time.perf_counter() - t)
-            cpus.append(sum(c.run(_cpu_seconds).values()) - c0)
+            cpus.append(workers_cpu_seconds(c) - c0)
         peak = max(c.run(peak_rss_mb).values())
     seconds, cpu = sorted(times)[len(times) // 2], sorted(cpus)[len(cpus) // 2]
     af = s["atoms"] * s["frames"]

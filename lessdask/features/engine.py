@@ -304,7 +304,7 @@ class FrameFeatures:
 
     def _ensure_halo(self, rows):
         """q_l of every neighbour of ``rows`` (a chunk's neighbours may lie outside it)."""
-        buf = np.empty(rows.size * NEIGHBOUR_SLOTS, np.int64)
+        buf = np.empty(int(np.minimum(self._count[rows], NEIGHBOUR_SLOTS).sum()), np.int64)  # listed neighbours
         parts = [buf[:slot_halo(rows, self._nbr, self._count, self._round, buf)]]  # listed, q_l not done
         for r, over in self._by_round(self._overflowed(rows)):  # rare (dense liquids): search again
             _, cells, to0 = self._rounds[r]

@@ -178,7 +178,6 @@ def _atoms_of_cell(
             rc = radius
         out_cutoff[row] = rc
         rc2 = rc * rc
-        # the bonds inside the adaptive cutoff as unit vectors (structure of arrays)
         # the bonds inside the adaptive cutoff: branch-free compaction, then unit vectors in
         # contiguous arrays (structure of arrays) so the arithmetic vectorises
         n_all = 0
