@@ -13,10 +13,12 @@ chunks give exactly, bit for bit, the unchunked features.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from lessdask.errors import InputError
+from lessdask.features import scratch
 from lessdask.features.box import box_matrix
 from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, wrap_into_box
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
@@ -177,11 +179,15 @@ class FrameFeatures:
         self._l_index[self._l_list] = np.arange(self._l_list.size)
         nb = s.n_base_features
         # per-atom results, in the cell order of the first search round (rows)
-        self._q = np.zeros((n, nb), self._dtype)
-        self._cut = np.zeros(n)
-        self._count = np.zeros(n, np.int32)
-        self._round = np.full(n, -1, np.int8)  # -1: q_l not computed yet
-        self._nbr = np.zeros((n, NEIGHBOUR_SLOTS), np.int32)
+        # frame-sized arrays come from the scratch pool and go back to it with this object
+        self._owned: list[np.ndarray] = []
+        weakref.finalize(self, scratch.give_back, self._owned)
+        self._q = self._take((n, nb), self._dtype, zero=True)
+        self._cut = self._take(n, np.float64, zero=True)
+        self._count = self._take(n, np.int32, zero=True)
+        self._round = self._take(n, np.int8)
+        self._round.fill(-1)  # -1: q_l not computed yet
+        self._nbr = self._take((n, NEIGHBOUR_SLOTS), np.int32, zero=True)
         self._rounds: list[tuple[float, CellList, np.ndarray]] = []  # (radius, cells, to0) per round
         if n:
             # first search radius from the density; widened only for the atoms that need it, so
@@ -191,12 +197,17 @@ class FrameFeatures:
             self._radius0 = float(np.clip(1.25 * s.padding * est, s.max_cutoff / 64.0, s.max_cutoff))
             self._add_round(pos)
 
+    def _take(self, shape, dtype, zero=False):
+        a = scratch.take(shape, dtype, zero)
+        self._owned.append(a)
+        return a
+
     # ------------------------------------------------------------------ search rounds
     def _wrapped(self, pos):
         H = self._H
         if self._lo is not None:
-            return wrap_into_box(pos - self._lo, H, np.diag(1.0 / np.diag(H)))
-        return wrap_into_box(pos, H, np.linalg.inv(H))
+            return wrap_into_box(pos - self._lo, H, np.diag(1.0 / np.diag(H)), self._owned)
+        return wrap_into_box(pos, H, np.linalg.inv(H), self._owned)
 
     def _add_round(self, pos=None):
         """Cell list of the next search round (radius doubled, up to the search bound)."""
@@ -206,12 +217,12 @@ class FrameFeatures:
         if pos is None:
             pos = np.asarray(self._positions, dtype=np.float64)
         frac, cart = self._wrapped(pos)
-        cells = make_cell_list(frac, cart, self._codes, self._H, radius)
+        cells = make_cell_list(frac, cart, self._codes, self._H, radius, self._owned)
         if r == 0:
             to0 = np.zeros(0, np.int64)  # rows are this round's cell order
             self._rank0 = cells.rank
         else:
-            to0 = np.empty(self.n_atoms, np.int64)
+            to0 = self._take(self.n_atoms, np.int64)
             to0[cells.rank] = self._rank0  # position in this round's order -> row
         self._rounds.append((radius, cells, to0))
 

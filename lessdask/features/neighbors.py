@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from lessdask.features import scratch
+
 # Bonds shorter than this (Å) have no direction: coincident atoms are not neighbours.
 COINCIDENT = 1e-6
 
@@ -53,9 +55,12 @@ class CellList(NamedTuple):
 MAX_CELLS_PER_ATOM = 8
 
 
-def make_cell_list(frac, cart, codes, H, radius: float) -> CellList:
+def make_cell_list(frac, cart, codes, H, radius: float, owned: list | None = None) -> CellList:
     """Sort atoms (fractional coordinates in [0, 1), wrapped Cartesian positions, species codes)
-    into a cell grid of box ``H`` whose cells are at least ``radius`` wide where possible."""
+    into a cell grid of box ``H`` whose cells are at least ``radius`` wide where possible.
+
+    The arrays are taken from :mod:`lessdask.features.scratch` and listed in ``owned`` (when
+    given), for the caller to give back once the cell list is no longer used."""
     from lessdask.features.box import plane_spacings
 
     n = frac.shape[0]
@@ -66,15 +71,36 @@ def make_cell_list(frac, cart, codes, H, radius: float) -> CellList:
         f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
         ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
     mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
-    return CellList(ncell, mrange, *build_cell_list(frac, cart, codes, ncell))
+    return CellList(ncell, mrange, *build_cell_list(frac, cart, codes, ncell, owned))
+
+
+# Frame-sized arrays are allocated outside the compiled kernels, from the scratch pool
+# (docs/design.md, "Frame-sized memory": first-touch page faults cost as much as a third of a
+# frame's computing on a VM).
+def _take(owned, shape, dtype, zero=False):
+    a = scratch.take(shape, dtype, zero)
+    if owned is not None:
+        owned.append(a)
+    return a
+
+
+def wrap_into_box(pos, H, H_inv, owned: list | None = None):
+    """Fractional coordinates in [0, 1) and the wrapped Cartesian positions (arrays listed in
+    ``owned`` as in :func:`make_cell_list`)."""
+    n = pos.shape[0]
+    frac = _take(owned, (n, 3), np.float64)
+    cart = _take(owned, (n, 3), np.float64)
+    if pos.dtype != np.float64 or not pos.flags.c_contiguous:  # MDAnalysis gives float32
+        pos64 = _take(owned, (n, 3), np.float64)
+        pos64[...] = pos
+        pos = pos64
+    _wrap_into_box(pos, H, H_inv, frac, cart)
+    return frac, cart
 
 
 @njit(cache=True)
-def wrap_into_box(pos, H, H_inv):
-    """Fractional coordinates in [0, 1) and the wrapped Cartesian positions."""
+def _wrap_into_box(pos, H, H_inv, frac, cart):
     n = pos.shape[0]
-    frac = np.empty((n, 3))
-    cart = np.empty((n, 3))
     for i in range(n):
         for d in range(3):
             s = pos[i, 0] * H_inv[0, d] + pos[i, 1] * H_inv[1, d] + pos[i, 2] * H_inv[2, d]
@@ -84,20 +110,34 @@ def wrap_into_box(pos, H, H_inv):
             frac[i, d] = s
         for d in range(3):
             cart[i, d] = frac[i, 0] * H[0, d] + frac[i, 1] * H[1, d] + frac[i, 2] * H[2, d]
-    return frac, cart
 
 
-@njit(cache=True)
-def build_cell_list(frac, cart, species, ncell):
+def build_cell_list(frac, cart, species, ncell, owned: list | None = None):
     """Counting sort of atoms into cells by fractional coordinates in [0, 1).
 
     Returns the cell start offsets, each atom's rank in cell order, and the positions,
-    species and cell coordinates in cell order (contiguous per cell, for locality).
+    species and cell coordinates in cell order (contiguous per cell, for locality); arrays
+    listed in ``owned`` as in :func:`make_cell_list`.
     """
     n = frac.shape[0]
+    n_cells = int(np.prod(ncell))
+    start = _take(owned, n_cells + 1, np.int64, zero=True)
+    rank = _take(owned, n, np.int64)
+    cart_sorted = _take(owned, (n, 3), np.float64)
+    species_sorted = _take(owned, n, species.dtype)
+    cell_sorted = _take(owned, (n, 3), np.int64)
+    cell_of = _take(owned, n, np.int64)
+    fill = _take(owned, n_cells, np.int64)
+    _build_cell_list(frac, cart, species, ncell, cell_of, fill, start, rank, cart_sorted, species_sorted,
+                     cell_sorted)
+    return start, rank, cart_sorted, species_sorted, cell_sorted
+
+
+@njit(cache=True)
+def _build_cell_list(frac, cart, species, ncell, cell_of, fill, start, rank, cart_sorted, species_sorted,
+                     cell_sorted):
+    n = frac.shape[0]
     n0, n1, n2 = ncell[0], ncell[1], ncell[2]
-    start = np.zeros(n0 * n1 * n2 + 1, np.int64)
-    cell_of = np.empty(n, np.int64)
     for i in range(n):
         cx = min(int(frac[i, 0] * n0), n0 - 1)
         cy = min(int(frac[i, 1] * n1), n1 - 1)
@@ -107,11 +147,7 @@ def build_cell_list(frac, cart, species, ncell):
         start[c + 1] += 1
     for c in range(n0 * n1 * n2):
         start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    rank = np.empty(n, np.int64)
-    cart_sorted = np.empty((n, 3))
-    species_sorted = np.empty(n, species.dtype)
-    cell_sorted = np.empty((n, 3), np.int64)
+    fill[:] = start[:-1]
     for i in range(n):
         c = cell_of[i]
         r = fill[c]
@@ -124,7 +160,6 @@ def build_cell_list(frac, cart, species, ncell):
         cell_sorted[r, 0] = c // (n1 * n2)
         cell_sorted[r, 1] = (c // n2) % n1
         cell_sorted[r, 2] = c % n2
-    return start, rank, cart_sorted, species_sorted, cell_sorted
 
 
 @njit(cache=True)
