@@ -283,7 +283,6 @@ def classify_frame(positions, box=_UNSET, species=None, model="default", atoms=N
     if frame.settings != mdl.feature_settings_:
         raise InputError(f"the shared frame features use {frame.settings}, the model {mdl.feature_settings_}")
     X, n_neighbors, _ = frame.features(atoms)
-    proba = mdl.predict_proba(X)
-    labels = mdl.predict_labels(X, proba=proba, other=other)
-    return FrameClassification(labels=labels, probabilities=np.asarray(proba, np.float32), features=X,
+    proba, labels = mdl.predict_proba_and_labels(X, other=other)
+    return FrameClassification(labels=labels, probabilities=proba, features=X,
                                n_neighbors=n_neighbors, classes=tuple(map(str, mdl.classes_)))

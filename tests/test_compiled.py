@@ -102,6 +102,31 @@ def test_compiled_probabilities_and_labels_equal_the_booster_path(which, model, 
     assert (labels == -1).any()
 
 
+@pytest.mark.parametrize("which", ["shipped", "extended"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_one_pass_probabilities_and_labels_equal_predict_proba_then_predict_labels(which, threads, model, extended,
+                                                                                  reference_rows):
+    m = model if which == "shipped" else extended
+    m.prediction_threads = threads
+    try:
+        X = reference_rows
+        rng = np.random.default_rng(2)
+        ties = np.zeros((4, m.n_features_in_), np.float32)  # all-zero rows: equal scores are possible
+        for X in (reference_rows, rng.random((3_000, m.n_features_in_), dtype=np.float32), ties):
+            P = m.predict_proba(X)
+            for other in (True, False):
+                proba, labels = m.predict_proba_and_labels(X, other=other)
+                assert proba.dtype == np.float32 and labels.dtype == np.int8
+                np.testing.assert_array_equal(proba, P.astype(np.float32))
+                np.testing.assert_array_equal(labels, m.predict_labels(X, proba=P, other=other))
+        with booster_inference():  # the fallback gives the same
+            proba_b, labels_b = m.predict_proba_and_labels(reference_rows)
+            assert proba_b.dtype == np.float32
+            np.testing.assert_array_equal(labels_b, m.predict_labels(reference_rows))
+    finally:
+        m.prediction_threads = 1
+
+
 def test_switching_to_the_booster_path_sets_and_restores_the_environment(model):
     before = os.environ.get(INFERENCE_ENV)
     with booster_inference():

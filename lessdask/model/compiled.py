@@ -257,19 +257,41 @@ class CompiledForest:
             raise ValueError(f"temperature must be positive, got {temperature}")
         return self._run(X, float(temperature), threads)
 
-    def _run(self, X, temperature, threads):
+    def softmax_labels(self, X, temperature: float, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`softmax` as float32 and the index of each row's highest probability, in one pass.
+
+        Returns
+        -------
+        proba : ndarray, float32, shape (n, n_outputs)
+            ``softmax(X, temperature).astype(np.float32)``, bitwise.
+        labels : ndarray, int8, shape (n,)
+            ``np.argmax(softmax(X, temperature), axis=1)`` (of the float64 probabilities).
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         X = self._rows(X)
-        out = np.empty((X.shape[0], self.n_outputs), np.float64)
+        labels = np.empty(X.shape[0], np.int8)
+        return self._run(X, float(temperature), threads, np.float32, labels), labels
+
+    def _run(self, X, temperature, threads, dtype=np.float64, labels=None):
+        X = self._rows(X)
+        out = np.empty((X.shape[0], self.n_outputs), dtype)
+        if labels is None:
+            labels = np.empty(0, np.int8)  # not asked for
         parts = min(int(threads), X.shape[0] // BLOCK)
         if parts <= 1:
-            _forest(X, *self._args(), temperature, out)
+            _forest(X, *self._args(), temperature, out, labels)
             return out
         from concurrent.futures import ThreadPoolExecutor
 
         edges = np.linspace(0, X.shape[0], parts + 1).astype(int)
+
+        def part(i):
+            a, b = edges[i], edges[i + 1]
+            _forest(X[a:b], *self._args(), temperature, out[a:b], labels[a:b] if labels.size else labels)
+
         with ThreadPoolExecutor(parts) as pool:
-            list(pool.map(lambda i: _forest(X[edges[i]:edges[i + 1]], *self._args(), temperature,
-                                            out[edges[i]:edges[i + 1]]), range(parts)))
+            list(pool.map(part, range(parts)))
         return out
 
 
@@ -287,14 +309,18 @@ def _cttz(typingctx, x):
 
 @nb.njit(cache=True, nogil=True)
 def _forest(X, feature, threshold, mask, leaf_value, node_start, leaf_start, tree_class, n_outputs, ones,
-            temperature, out):
-    """Scores (``temperature == 0``) or softmax(scores / temperature) of every row of X into ``out``."""
+            temperature, out, labels):
+    """Scores (``temperature == 0``) or softmax(scores / temperature) of every row of X into ``out``
+    (computed in float64, stored in ``out``'s dtype), and with the softmax, when ``labels`` is not
+    empty, each row's first index of the highest (float64) probability into ``labels``."""
     n, n_features = X.shape
     B = BLOCK
     XT = np.zeros((n_features, B), np.float32)
     bits = np.empty(B, mask.dtype)
     leaf = np.empty(B, np.int32)
     acc = np.empty((n_outputs, B), np.float64)
+    zb = np.empty(n_outputs, np.float64)
+    want_labels = labels.shape[0] > 0
     tiny = np.float32(ZERO_THRESHOLD)
     zero = np.float32(0.0)
     for s in range(0, n, B):
@@ -329,15 +355,23 @@ def _forest(X, feature, threshold, mask, leaf_value, node_start, leaf_start, tre
                 top = -np.inf
                 for c in range(n_outputs):
                     z = acc[c, j] / temperature
-                    out[s + j, c] = z
+                    zb[c] = z
                     top = max(top, z)
                 total = 0.0
                 for c in range(n_outputs):
-                    e = np.exp(out[s + j, c] - top)
-                    out[s + j, c] = e
+                    e = np.exp(zb[c] - top)
+                    zb[c] = e
                     total += e
+                best = 0
+                pbest = -1.0
                 for c in range(n_outputs):
-                    out[s + j, c] /= total
+                    p = zb[c] / total
+                    out[s + j, c] = p
+                    if p > pbest:  # strict: the first of equal maxima, as np.argmax
+                        pbest = p
+                        best = c
+                if want_labels:
+                    labels[s + j] = best
 
 
 # ----------------------------------------------------------------------------- envelopes

@@ -366,6 +366,44 @@ class LESSClassifier(ClassifierMixin, BaseEstimator):
             labels[score > 1.0] = -1
         return labels
 
+    def predict_proba_and_labels(self, X, other: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities as float32 and labels, as ``predict_proba`` then ``predict_labels``, in one pass.
+
+        What the trajectory pipeline stores per atom: with compiled trees the softmax, its
+        float32 copy and the highest-probability class come out of the trees' pass.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        other : bool
+            As in :meth:`predict_labels`.
+
+        Returns
+        -------
+        proba : ndarray, float32, shape (n_samples, n_classes)
+            ``predict_proba(X)`` rounded to float32.
+        labels : ndarray, int8, shape (n_samples,)
+            ``predict_labels(X, other=other)``.
+        """
+        forest = self._forest()
+        if forest is None or self.output != "softmax" or self.base_models_:
+            proba = self.predict_proba(X)
+            return np.asarray(proba, np.float32), self.predict_labels(X, proba=proba, other=other)
+        F = self.transform_level0(X)
+        proba, labels = forest.softmax_labels(F, self.temperature, threads=self.prediction_threads)
+        if other and self.has_envelopes:
+            labels = other_labels(F, labels, self._packed_envelopes())
+        return proba, labels
+
+    def _packed_envelopes(self):
+        # packed once per envelope arrays (the cache holds them, so they are the same objects)
+        c, r = self.envelope_centres_, self.envelope_radius_
+        cached = getattr(self, "_packed_cache", None)
+        if cached is None or cached[0] is not c or cached[1] is not r:
+            cached = (c, r, envelope_arrays(c, r))
+            self._packed_cache = cached
+        return cached[2]
+
     # ------------------------------------------------------------------ state
     def fitted_state(self) -> dict:
         """The fitted state as plain JSON data (classes, spec, per-class arrays, envelopes, settings).
