@@ -133,19 +133,20 @@ def warmup_frames() -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
     Returns
     -------
     list of (positions, box, species)
-        ``box`` None means free boundaries; species are int codes.
+        Positions float32 (as MDAnalysis reads them; the cell-list kernel is compiled per
+        position type); ``box`` None means free boundaries; species are int codes.
     """
     from lessdask.reference import build_crystal
 
     bcc = build_crystal("bcc", 4)
-    periodic = (bcc.positions, bcc.dimensions, np.arange(len(bcc.positions)) % 2)
+    periodic = (bcc.positions.astype(np.float32), bcc.dimensions, np.arange(len(bcc.positions)) % 2)
     fcc = build_crystal("fcc", 3)
     side = fcc.dimensions[0]
     centre = np.array([[side + 6.0, side / 2, side / 2]])
     crowd = np.vstack([centre, centre + _sphere(4, 2.5), centre + _sphere(26, 3.0)])
     sparse = np.array([side / 2, side / 2, side + 2.0]) + _sphere(6, 6.0)
     free = np.vstack([fcc.positions, crowd, sparse])
-    return [periodic, (free, None, np.zeros(len(free), np.int64))]
+    return [periodic, (free.astype(np.float32), None, np.zeros(len(free), np.int64))]
 
 
 def compile_model_kernels() -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from lessdask.errors import InputError
 from lessdask.features import scratch
 from lessdask.features.box import box_matrix
-from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours, wrap_into_box
+from lessdask.features.neighbors import CellList, make_cell_list, mark_neighbours
 from lessdask.features.settings import DEFAULT_SETTINGS, FeatureSettings
 from lessdask.features.steinhardt import (
     cell_mates,
@@ -59,7 +59,10 @@ def _has_duplicates(targets: np.ndarray, n: int) -> bool:
 
 
 def _check_positions(positions, where: str) -> np.ndarray:
-    pos = np.asarray(positions, dtype=np.float64)
+    """``positions`` as an array (float32 and float64 kept as they are: no frame-sized copy), checked."""
+    pos = np.asarray(positions)
+    if pos.dtype not in (np.float32, np.float64):
+        pos = pos.astype(np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3:
         raise InputError(f"positions{where} must have shape (n_atoms, 3), got {pos.shape}")
     bad = ~np.isfinite(pos).all(axis=1)
@@ -160,17 +163,21 @@ class FrameFeatures:
         self._where = where
         pos = _check_positions(positions, self._ctx)
         self.n_atoms = n = pos.shape[0]
-        self._positions = positions
+        self._positions = pos
         self._codes = species_codes(species, n)
         self._dtype = np.dtype(dtype)
-        if box is None:
-            self._lo = pos.min(axis=0) - s.max_cutoff if n else np.zeros(3)
-            extent = (pos.max(axis=0) - pos.min(axis=0) + 2 * s.max_cutoff + 1.0) if n else np.ones(3)
+        if box is None:  # a box padded around the atoms (float64 arithmetic, whatever the positions' type)
+            lo = pos.min(axis=0).astype(np.float64) if n else np.zeros(3)
+            hi = pos.max(axis=0).astype(np.float64) if n else np.zeros(3)
+            self._lo = lo - s.max_cutoff if n else np.zeros(3)
+            extent = (hi - lo + 2 * s.max_cutoff + 1.0) if n else np.ones(3)
             self._H = np.diag(extent)
-            self._volume = float(np.prod(np.maximum(pos.max(axis=0) - pos.min(axis=0), 1.0))) if n else 1.0
+            self._H_inv = np.diag(1.0 / np.diag(self._H))
+            self._volume = float(np.prod(np.maximum(hi - lo, 1.0))) if n else 1.0
         else:
-            self._lo = None
+            self._lo = np.zeros(3)
             self._H = box_matrix(box, where)
+            self._H_inv = np.linalg.inv(self._H)
             self._volume = abs(float(np.linalg.det(self._H)))
         lmax = max(s.l_values)
         self._a_tab, self._a_inv, self._pmm = legendre_tables(lmax)
@@ -203,21 +210,14 @@ class FrameFeatures:
         return a
 
     # ------------------------------------------------------------------ search rounds
-    def _wrapped(self, pos):
-        H = self._H
-        if self._lo is not None:
-            return wrap_into_box(pos - self._lo, H, np.diag(1.0 / np.diag(H)), self._owned)
-        return wrap_into_box(pos, H, np.linalg.inv(H), self._owned)
-
     def _add_round(self, pos=None):
         """Cell list of the next search round (radius doubled, up to the search bound)."""
         s = self.settings
         r = len(self._rounds)
         radius = self._radius0 if r == 0 else min(2.0 * self._rounds[-1][0], s.max_cutoff)
         if pos is None:
-            pos = np.asarray(self._positions, dtype=np.float64)
-        frac, cart = self._wrapped(pos)
-        cells = make_cell_list(frac, cart, self._codes, self._H, radius, self._owned)
+            pos = self._positions
+        cells = make_cell_list(pos, self._lo, self._H, self._H_inv, self._codes, radius, self._owned)
         if r == 0:
             to0 = np.zeros(0, np.int64)  # rows are this round's cell order
             self._rank0 = cells.rank

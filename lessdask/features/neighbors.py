@@ -38,7 +38,7 @@ class CellList(NamedTuple):
         Wrapped Cartesian positions in cell order.
     species_sorted : ndarray, shape (n,)
         Species codes in cell order.
-    cell_sorted : ndarray, int64, shape (n, 3)
+    cell_sorted : ndarray, int32, shape (n, 3)
         Cell coordinates of each atom, in cell order.
     """
 
@@ -55,15 +55,20 @@ class CellList(NamedTuple):
 MAX_CELLS_PER_ATOM = 8
 
 
-def make_cell_list(frac, cart, codes, H, radius: float, owned: list | None = None) -> CellList:
-    """Sort atoms (fractional coordinates in [0, 1), wrapped Cartesian positions, species codes)
-    into a cell grid of box ``H`` whose cells are at least ``radius`` wide where possible.
+def make_cell_list(pos, lo, H, H_inv, codes, radius: float, owned: list | None = None) -> CellList:
+    """Wrap positions into the box and sort the atoms into a cell grid of box ``H`` whose cells
+    are at least ``radius`` wide where possible.
 
-    The arrays are taken from :mod:`lessdask.features.scratch` and listed in ``owned`` (when
-    given), for the caller to give back once the cell list is no longer used."""
+    Each atom's fractional coordinates are ``(pos - lo) @ H_inv`` wrapped into [0, 1) (``lo``:
+    the origin of a padded box around free boundaries, zeros for a periodic box); the
+    cell-ordered Cartesian positions are those fractions times ``H``. ``pos`` is read as it
+    is (float32 from MDAnalysis, or float64): no converted or wrapped copy of the frame is
+    made. The arrays are taken from :mod:`lessdask.features.scratch` and listed in ``owned``
+    (when given), for the caller to give back once the cell list is no longer used.
+    """
     from lessdask.features.box import plane_spacings
 
-    n = frac.shape[0]
+    n = pos.shape[0]
     spacing = plane_spacings(H)
     ncell = np.maximum(1, np.floor(spacing / radius)).astype(np.int64)
     limit = max(MAX_CELLS_PER_ATOM * n, 27)
@@ -71,7 +76,18 @@ def make_cell_list(frac, cart, codes, H, radius: float, owned: list | None = Non
         f = (np.prod(ncell.astype(float)) / limit) ** (1.0 / 3.0)
         ncell = np.maximum(1, np.floor(ncell / f)).astype(np.int64)
     mrange = np.ceil(radius * ncell / spacing - 1e-12).astype(np.int64)
-    return CellList(ncell, mrange, *build_cell_list(frac, cart, codes, ncell, owned))
+    n_cells = int(np.prod(ncell))
+    start = _take(owned, n_cells + 1, np.int64, zero=True)
+    rank = _take(owned, n, np.int64)
+    cart_sorted = _take(owned, (n, 3), np.float64)
+    species_sorted = _take(owned, n, codes.dtype)
+    cell_sorted = _take(owned, (n, 3), np.int32)
+    cell_of = _take(owned, n, np.int64)
+    fill = _take(owned, n_cells, np.int64)
+    _cell_list(np.ascontiguousarray(pos), np.asarray(lo, np.float64), np.asarray(H, np.float64),
+               np.asarray(H_inv, np.float64), codes, ncell, cell_of, fill, start, rank, cart_sorted,
+               species_sorted, cell_sorted)
+    return CellList(ncell, mrange, start, rank, cart_sorted, species_sorted, cell_sorted)
 
 
 # Frame-sized arrays are allocated outside the compiled kernels, from the scratch pool
@@ -84,64 +100,38 @@ def _take(owned, shape, dtype, zero=False):
     return a
 
 
-def wrap_into_box(pos, H, H_inv, owned: list | None = None):
-    """Fractional coordinates in [0, 1) and the wrapped Cartesian positions (arrays listed in
-    ``owned`` as in :func:`make_cell_list`)."""
-    n = pos.shape[0]
-    frac = _take(owned, (n, 3), np.float64)
-    cart = _take(owned, (n, 3), np.float64)
-    if pos.dtype != np.float64 or not pos.flags.c_contiguous:  # MDAnalysis gives float32
-        pos64 = _take(owned, (n, 3), np.float64)
-        pos64[...] = pos
-        pos = pos64
-    _wrap_into_box(pos, H, H_inv, frac, cart)
-    return frac, cart
+@njit(inline="always")
+def _fractional(pos, i, lo, H_inv):
+    """Atom i's fractional coordinates, wrapped into [0, 1) (in float64 whatever pos's type)."""
+    x0 = pos[i, 0] - lo[0]
+    x1 = pos[i, 1] - lo[1]
+    x2 = pos[i, 2] - lo[2]
+    f0 = _wrap01(x0 * H_inv[0, 0] + x1 * H_inv[1, 0] + x2 * H_inv[2, 0])
+    f1 = _wrap01(x0 * H_inv[0, 1] + x1 * H_inv[1, 1] + x2 * H_inv[2, 1])
+    f2 = _wrap01(x0 * H_inv[0, 2] + x1 * H_inv[1, 2] + x2 * H_inv[2, 2])
+    return f0, f1, f2
+
+
+@njit(inline="always")
+def _wrap01(s):
+    s -= math.floor(s)
+    if s >= 1.0:  # s - floor(s) can round up to exactly 1
+        s = 0.0
+    return s
 
 
 @njit(cache=True)
-def _wrap_into_box(pos, H, H_inv, frac, cart):
+def _cell_list(pos, lo, H, H_inv, species, ncell, cell_of, fill, start, rank, cart_sorted, species_sorted,
+               cell_sorted):
+    """Counting sort of atoms into cells by their wrapped fractional coordinates; the
+    fractions are computed twice (count, then place) rather than stored."""
     n = pos.shape[0]
-    for i in range(n):
-        for d in range(3):
-            s = pos[i, 0] * H_inv[0, d] + pos[i, 1] * H_inv[1, d] + pos[i, 2] * H_inv[2, d]
-            s -= math.floor(s)
-            if s >= 1.0:  # s - floor(s) can round up to exactly 1
-                s = 0.0
-            frac[i, d] = s
-        for d in range(3):
-            cart[i, d] = frac[i, 0] * H[0, d] + frac[i, 1] * H[1, d] + frac[i, 2] * H[2, d]
-
-
-def build_cell_list(frac, cart, species, ncell, owned: list | None = None):
-    """Counting sort of atoms into cells by fractional coordinates in [0, 1).
-
-    Returns the cell start offsets, each atom's rank in cell order, and the positions,
-    species and cell coordinates in cell order (contiguous per cell, for locality); arrays
-    listed in ``owned`` as in :func:`make_cell_list`.
-    """
-    n = frac.shape[0]
-    n_cells = int(np.prod(ncell))
-    start = _take(owned, n_cells + 1, np.int64, zero=True)
-    rank = _take(owned, n, np.int64)
-    cart_sorted = _take(owned, (n, 3), np.float64)
-    species_sorted = _take(owned, n, species.dtype)
-    cell_sorted = _take(owned, (n, 3), np.int64)
-    cell_of = _take(owned, n, np.int64)
-    fill = _take(owned, n_cells, np.int64)
-    _build_cell_list(frac, cart, species, ncell, cell_of, fill, start, rank, cart_sorted, species_sorted,
-                     cell_sorted)
-    return start, rank, cart_sorted, species_sorted, cell_sorted
-
-
-@njit(cache=True)
-def _build_cell_list(frac, cart, species, ncell, cell_of, fill, start, rank, cart_sorted, species_sorted,
-                     cell_sorted):
-    n = frac.shape[0]
     n0, n1, n2 = ncell[0], ncell[1], ncell[2]
     for i in range(n):
-        cx = min(int(frac[i, 0] * n0), n0 - 1)
-        cy = min(int(frac[i, 1] * n1), n1 - 1)
-        cz = min(int(frac[i, 2] * n2), n2 - 1)
+        f0, f1, f2 = _fractional(pos, i, lo, H_inv)
+        cx = min(int(f0 * n0), n0 - 1)
+        cy = min(int(f1 * n1), n1 - 1)
+        cz = min(int(f2 * n2), n2 - 1)
         c = (cx * n1 + cy) * n2 + cz
         cell_of[i] = c
         start[c + 1] += 1
@@ -153,9 +143,9 @@ def _build_cell_list(frac, cart, species, ncell, cell_of, fill, start, rank, car
         r = fill[c]
         fill[c] += 1
         rank[i] = r
-        cart_sorted[r, 0] = cart[i, 0]
-        cart_sorted[r, 1] = cart[i, 1]
-        cart_sorted[r, 2] = cart[i, 2]
+        f0, f1, f2 = _fractional(pos, i, lo, H_inv)
+        for d in range(3):
+            cart_sorted[r, d] = f0 * H[0, d] + f1 * H[1, d] + f2 * H[2, d]
         species_sorted[r] = species[i]
         cell_sorted[r, 0] = c // (n1 * n2)
         cell_sorted[r, 1] = (c // n2) % n1
