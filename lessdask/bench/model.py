@@ -61,7 +61,8 @@ def _median_time(fn, repeat):
 
 
 def _inference_rates(m, X, repeat, inference) -> dict:
-    """predict_proba, then predict_labels (the envelope test), on one thread; medians of ``repeat``."""
+    """predict_proba, then predict_labels (the envelope test), on one thread; then both in one call
+    (``predict_proba_and_labels``, float32 probabilities: what a classify task calls); medians of ``repeat``."""
     from lessdask.model.compiled import INFERENCE_ENV
 
     old = os.environ.get(INFERENCE_ENV)
@@ -70,6 +71,8 @@ def _inference_rates(m, X, repeat, inference) -> dict:
         m.predict_labels(X[:2000], proba=m.predict_proba(X[:2000]))  # compile / warm up
         dt, ct, P = _median_time(lambda: m.predict_proba(X), repeat)
         de, ce, labels = _median_time(lambda: m.predict_labels(X, proba=P), repeat)
+        m.predict_proba_and_labels(X[:2000])
+        d1, c1, _ = _median_time(lambda: m.predict_proba_and_labels(X), repeat)  # the pipeline's call
     finally:
         if old is None:
             os.environ.pop(INFERENCE_ENV, None)
@@ -80,6 +83,9 @@ def _inference_rates(m, X, repeat, inference) -> dict:
             "atoms_per_second_per_core": round(n / dt),
             "atoms_per_second_per_core_with_other": round(n / (dt + de)),
             "cpu_atoms_per_second_with_other": round(n / (ct + ce)),
+            "one_pass_seconds": round(d1, 3),
+            "atoms_per_second_per_core_one_pass": round(n / d1),
+            "cpu_atoms_per_second_one_pass": round(n / c1),
             "other_fraction": round(float(np.mean(labels == -1)), 4)}, P
 
 
@@ -97,7 +103,9 @@ def bench_model(n_atoms=1_000_000, paper_atoms=50_000, paper_train=30_000, repea
     takes over ten minutes); the fast preset on all of it. Held-out accuracy (val_config) of
     each is printed next to its speed. Rates are wall-clock; ``cpu_atoms_per_second_with_other``
     divides by the thread's CPU time instead (the same on a quiet machine; on a shared one it
-    is the figure that does not count other processes' time). ``startup``: a fresh process
+    is the figure that does not count other processes' time); ``*_one_pass`` times
+    ``predict_proba_and_labels``, the one call a classify task makes (float32 probabilities
+    and labels with "other", from the trees' pass). ``startup``: a fresh process
     importing lessdask, loading the default model and labelling 2,000 rows, with an empty
     numba cache (first run on a machine) and with the cache filled (every later worker).
     """
