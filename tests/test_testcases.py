@@ -100,3 +100,29 @@ def test_si_al_builder():
     box = np.array(s["box"])
     assert np.all((pos >= -1e-9) & (pos < box))
     assert len(cKDTree(np.mod(pos, box), boxsize=box).query_pairs(2.2)) == 0
+
+
+def test_coexistence_inside_slab_periodic():
+    mod = _load("testcase_cu_coexistence")
+    length = 100.0
+    z = np.arange(0.5, 100.0, 1.0)
+    # crystal from 20 to 70 Å, 10 Å margin: 30 < z < 60
+    inner = mod.inside_slab(z, 20.0, 70.0, length, margin=10.0)
+    assert np.array_equal(z[inner], np.arange(30.5, 60.0, 1.0))
+    # the complement (liquid) wraps across the periodic boundary: 80 < z or z < 10
+    liquid = mod.inside_slab(z, 70.0, 20.0, length, margin=10.0)
+    assert np.array_equal(z[liquid], np.concatenate([np.arange(0.5, 10.0, 1.0), np.arange(80.5, 100.0, 1.0)]))
+    assert not np.any(inner & liquid)
+    # positions outside [0, L) (unwrapped dump coordinates) count modulo L
+    assert np.array_equal(mod.inside_slab(z + length, 20.0, 70.0, length, 10.0), inner)
+    # a slab thinner than both margins, or a missing front, holds no atom
+    assert not mod.inside_slab(z, 20.0, 35.0, length, 10.0).any()
+    assert not mod.inside_slab(z, np.nan, 70.0, length, 10.0).any()
+
+
+def test_coexistence_slab_temperature():
+    mod = _load("testcase_cu_coexistence")
+    rng = np.random.default_rng(1)
+    ke = 0.5 * mod.KB_EV * 1300.0 * rng.chisquare(3, 100_000)
+    assert mod.slab_temperature(ke) == pytest.approx(1300.0, rel=0.01)
+    assert np.isnan(mod.slab_temperature(np.array([])))
