@@ -376,7 +376,7 @@ def _add_bench_frames(bench_sub) -> None:
     p.add_argument("--big", type=int, default=8_000_000, help="atoms per big frame (default 8,000,000)")
     p.add_argument("--memory", type=int, default=16_000_000,
                    help="atoms per frame of the peak-memory run (default 16,000,000; 0 skips it)")
-    p.add_argument("--frames", type=int, default=3, help="frames of each timed trajectory (default 3)")
+    p.add_argument("--frames", type=int, default=4, help="frames of each timed trajectory (default 4)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per size; medians are reported (default 3)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON (default: not written)")
 

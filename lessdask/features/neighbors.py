@@ -82,8 +82,8 @@ def make_cell_list(pos, lo, H, H_inv, codes, radius: float, owned: list | None =
     cart_sorted = _take(owned, (n, 3), np.float64)
     species_sorted = _take(owned, n, codes.dtype)
     cell_sorted = _take(owned, (n, 3), np.int32)
-    cell_of = _take(owned, n, np.int64)
-    fill = _take(owned, n_cells, np.int64)
+    cell_of = np.empty(n, np.int64)  # counting-sort scratch: freed on return, not kept with the frame
+    fill = np.empty(n_cells, np.int64)
     _cell_list(np.ascontiguousarray(pos), np.asarray(lo, np.float64), np.asarray(H, np.float64),
                np.asarray(H_inv, np.float64), codes, ncell, cell_of, fill, start, rank, cart_sorted,
                species_sorted, cell_sorted)
