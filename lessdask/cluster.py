@@ -689,6 +689,20 @@ class ClusterSession:
             thread.join(timeout=30)
 
 
+def _local_workers(client) -> int | None:
+    """Workers of the client's own ``LocalCluster`` (started before the client returned), else None.
+
+    A run on a caller's client then starts at once instead of waiting :data:`SETTLE` seconds
+    for more workers to join.
+    """
+    from distributed import LocalCluster
+
+    cluster = getattr(client, "cluster", None)
+    if isinstance(cluster, LocalCluster):
+        return len(cluster.worker_spec) or None
+    return None
+
+
 def _embedded_cluster(n_workers: int | None):
     from distributed import LocalCluster
     from distributed.security import Security
@@ -790,7 +804,7 @@ def open_cluster(scheduler: str | None = None, scheduler_file: str | None = None
               "unschedulable_timeout": UNSCHEDULABLE_TIMEOUT if unschedulable_timeout is None
               else unschedulable_timeout}
     if client is not None:
-        yield ClusterSession(client, **limits)
+        yield ClusterSession(client, expected_workers=_local_workers(client), **limits)
         return
     started = None
     try:

@@ -217,6 +217,20 @@ def test_the_plan_is_made_after_workers_join(tmp_path, dump_file, scheduler_file
     assert s["workers"] == 2  # not the 0 (counted as 1) there were when the run began
 
 
+def test_a_callers_local_cluster_is_planned_for_its_workers_without_waiting_for_more():
+    from distributed import Client, LocalCluster
+
+    from lessdask.cluster import open_cluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        with open_cluster(client=client) as session:
+            assert session.expected_workers == 2  # known: no settling period for late joiners
+            assert session.wait_for_workers() == 2
+        with Client(cluster.scheduler_address) as by_address, open_cluster(client=by_address) as session:
+            assert session.expected_workers is None  # a bare scheduler: workers may still be joining
+
+
 # --------------------------------------------------------------------------- signals
 
 
