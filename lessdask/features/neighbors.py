@@ -34,8 +34,9 @@ class CellList(NamedTuple):
         Offset of each cell's atoms in the cell-ordered arrays.
     rank : ndarray, int64, shape (n,)
         Position of each atom in cell order.
-    cart_sorted : ndarray, float64, shape (n, 3)
-        Wrapped Cartesian positions in cell order.
+    cart_sorted : ndarray, float64, shape (3, n)
+        Wrapped Cartesian positions in cell order, one row per axis (a cell's atoms are
+        contiguous in each row, so a gather copies contiguous runs).
     species_sorted : ndarray, shape (n,)
         Species codes in cell order.
     cell_sorted : ndarray, int32, shape (n, 3)
@@ -79,7 +80,7 @@ def make_cell_list(pos, lo, H, H_inv, codes, radius: float, owned: list | None =
     n_cells = int(np.prod(ncell))
     start = _take(owned, n_cells + 1, np.int64, zero=True)
     rank = _take(owned, n, np.int64)
-    cart_sorted = _take(owned, (n, 3), np.float64)
+    cart_sorted = _take(owned, (3, n), np.float64)
     species_sorted = _take(owned, n, codes.dtype)
     cell_sorted = _take(owned, (n, 3), np.int32)
     cell_of = np.empty(n, np.int64)  # counting-sort scratch: freed on return, not kept with the frame
@@ -145,7 +146,7 @@ def _cell_list(pos, lo, H, H_inv, species, ncell, cell_of, fill, start, rank, ca
         rank[i] = r
         f0, f1, f2 = _fractional(pos, i, lo, H_inv)
         for d in range(3):
-            cart_sorted[r, d] = f0 * H[0, d] + f1 * H[1, d] + f2 * H[2, d]
+            cart_sorted[d, r] = f0 * H[0, d] + f1 * H[1, d] + f2 * H[2, d]
         species_sorted[r] = species[i]
         cell_sorted[r, 0] = c // (n1 * n2)
         cell_sorted[r, 1] = (c // n2) % n1
@@ -175,6 +176,8 @@ def gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mran
     n1, n2 = ncell[1], ncell[2]
     for d in range(3):
         _axis_images(cell[d], mrange[d], ncell[d], wrapped[d], shifts[d])
+    z_first = cell[2] - mrange[2]
+    z_contiguous = z_first >= 0 and cell[2] + mrange[2] < n2
     ng = 0
     for ox in range(2 * mrange[0] + 1):
         wx = wrapped[0, ox]
@@ -182,6 +185,20 @@ def gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mran
         for oy in range(2 * mrange[1] + 1):
             wy = wrapped[1, oy]
             sy = shifts[1, oy]
+            if z_contiguous:  # the column's cells are consecutive in cell order: one range, one shift
+                sz = 0
+                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
+                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
+                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
+                c = (wx * n1 + wy) * n2 + z_first
+                for j in range(start[c], start[c + 2 * mrange[2] + 1]):
+                    gx[ng] = cart_sorted[0, j] + shx
+                    gy[ng] = cart_sorted[1, j] + shy
+                    gz[ng] = cart_sorted[2, j] + shz
+                    gs[ng] = species_sorted[j]
+                    gj[ng] = j
+                    ng += 1
+                continue
             for oz in range(2 * mrange[2] + 1):
                 wz = wrapped[2, oz]
                 sz = shifts[2, oz]
@@ -190,9 +207,9 @@ def gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mran
                 shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
                 c = (wx * n1 + wy) * n2 + wz
                 for j in range(start[c], start[c + 1]):
-                    gx[ng] = cart_sorted[j, 0] + shx
-                    gy[ng] = cart_sorted[j, 1] + shy
-                    gz[ng] = cart_sorted[j, 2] + shz
+                    gx[ng] = cart_sorted[0, j] + shx
+                    gy[ng] = cart_sorted[1, j] + shy
+                    gz[ng] = cart_sorted[2, j] + shz
                     gs[ng] = species_sorted[j]
                     gj[ng] = j
                     ng += 1
@@ -256,7 +273,7 @@ def mark_neighbours(cart_sorted, species_sorted, start, ncell, mrange, H, cell_s
             for k in range(k0, run_start[run + 1]):
                 s = tsorted[k]
                 rc2 = cutoff[trow[k]] * cutoff[trow[k]]
-                found = candidates_within(ng, gx, gy, gz, cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2],
+                found = candidates_within(ng, gx, gy, gz, cart_sorted[0, s], cart_sorted[1, s], cart_sorted[2, s],
                                           rc2, eps2, r2buf, cand)
                 for q in range(found):
                     mark[gj[cand[q]]] = True

@@ -148,7 +148,7 @@ def _atoms_of_cell(
     for k in range(k0, k1):
         row = trow[k]
         s = tsorted[k]
-        xi, yi, zi = cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2]
+        xi, yi, zi = cart_sorted[0, s], cart_sorted[1, s], cart_sorted[2, s]
         si = species_sorted[s]
         found = candidates_within(ng, gx, gy, gz, xi, yi, zi, r2max, eps2, r2buf, cand)
         for p in range(n_nearest):
@@ -344,7 +344,7 @@ def neighbour_mean(cart_sorted, species_sorted, start, ncell, mrange, H, cell_so
             for k in range(k0, run_start[run + 1]):
                 row = trow[k]
                 s = tsorted[k]
-                xi, yi, zi = cart_sorted[s, 0], cart_sorted[s, 1], cart_sorted[s, 2]
+                xi, yi, zi = cart_sorted[0, s], cart_sorted[1, s], cart_sorted[2, s]
                 rc2 = cutoff[row] * cutoff[row]
                 for f in range(nv):
                     acc[f] = values[s, f]
