@@ -2,7 +2,9 @@
 
 LAMMPS text dumps are read by :class:`lessdask.trajectory.lammpsdump.FastDumpReader`, an
 MDAnalysis reader registered as format ``LAMMPSDUMPFAST`` when that module is imported (which
-:func:`open_universe` does).
+:func:`open_universe` does). LAMMPS data files are read by
+:class:`lessdask.trajectory.dataparse.FastDATAParser` and ``FastDATAReader`` (format ``DATAFAST``),
+registered the same way.
 """
 
 from lessdask.trajectory.plan import Plan, make_plan

@@ -24,6 +24,83 @@ _POW10 = np.array([10.0 ** k for k in range(23)])
 OK, TOO_FEW, TOO_MANY, END_OF_DATA, SLOW_OVERFLOW = 0, 1, 2, 3, 4
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def scan_number(buf, pos, end):  # pragma: no cover - compiled
+    """The number starting at ``buf[pos]``, up to the next blank or line end.
+
+    Returns ``(stop, value, exact)``: ``stop`` is just past the token; ``exact`` is False when
+    the token is not a decimal the fast path converts exactly (then convert
+    ``buf[pos:stop]`` with Python's ``float``; ``value`` is meaningless).
+    """
+    neg = False
+    c = buf[pos]
+    if c == 45:
+        neg = True
+        pos += 1
+    elif c == 43:
+        pos += 1
+    mant = 0
+    n_sig = 0
+    n_dig = 0
+    e10 = 0
+    exact = True
+    while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
+        n_dig += 1
+        if n_sig < 18:
+            mant = mant * 10 + (buf[pos] - 48)
+            if mant != 0:
+                n_sig += 1
+        else:
+            exact = False
+        pos += 1
+    if pos < end and buf[pos] == 46:
+        pos += 1
+        while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
+            n_dig += 1
+            if n_sig < 18:
+                mant = mant * 10 + (buf[pos] - 48)
+                e10 -= 1
+                if mant != 0:
+                    n_sig += 1
+            else:
+                exact = False
+            pos += 1
+    if n_dig == 0:
+        exact = False
+    if pos < end and (buf[pos] == 101 or buf[pos] == 69):
+        pos += 1
+        e_neg = False
+        if pos < end and buf[pos] == 45:
+            e_neg = True
+            pos += 1
+        elif pos < end and buf[pos] == 43:
+            pos += 1
+        ev = 0
+        n_e = 0
+        while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
+            if ev < 100000:
+                ev = ev * 10 + (buf[pos] - 48)
+            n_e += 1
+            pos += 1
+        if n_e == 0:
+            exact = False
+        e10 += -ev if e_neg else ev
+    if pos < end and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 10 and buf[pos] != 13:
+        exact = False
+        while pos < end and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 10 and buf[pos] != 13:
+            pos += 1
+    if exact and mant == 0:
+        return pos, -0.0 if neg else 0.0, True
+    if exact and mant < 9007199254740992 and -22 <= e10 <= 22:
+        v = float(mant)
+        if e10 >= 0:
+            v = v * _POW10[e10]
+        else:
+            v = v / _POW10[-e10]
+        return pos, -v if neg else v, True
+    return pos, 0.0, False
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _parse_block(buf, pos, n_lines, n_tokens, target, out, slow):  # pragma: no cover - compiled
     """Parse ``n_lines`` lines of ``n_tokens`` blank-separated tokens from ``buf[pos:]``.
@@ -49,72 +126,9 @@ def _parse_block(buf, pos, n_lines, n_tokens, target, out, slow):  # pragma: no 
                 while pos < end and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 10 and buf[pos] != 13:
                     pos += 1
                 continue
-            neg = False
-            c = buf[pos]
-            if c == 45:
-                neg = True
-                pos += 1
-            elif c == 43:
-                pos += 1
-            mant = 0
-            n_sig = 0
-            n_dig = 0
-            e10 = 0
-            exact = True
-            while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
-                n_dig += 1
-                if n_sig < 18:
-                    mant = mant * 10 + (buf[pos] - 48)
-                    if mant != 0:
-                        n_sig += 1
-                else:
-                    exact = False
-                pos += 1
-            if pos < end and buf[pos] == 46:
-                pos += 1
-                while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
-                    n_dig += 1
-                    if n_sig < 18:
-                        mant = mant * 10 + (buf[pos] - 48)
-                        e10 -= 1
-                        if mant != 0:
-                            n_sig += 1
-                    else:
-                        exact = False
-                    pos += 1
-            if n_dig == 0:
-                exact = False
-            if pos < end and (buf[pos] == 101 or buf[pos] == 69):
-                pos += 1
-                e_neg = False
-                if pos < end and buf[pos] == 45:
-                    e_neg = True
-                    pos += 1
-                elif pos < end and buf[pos] == 43:
-                    pos += 1
-                ev = 0
-                n_e = 0
-                while pos < end and buf[pos] >= 48 and buf[pos] <= 57:
-                    if ev < 100000:
-                        ev = ev * 10 + (buf[pos] - 48)
-                    n_e += 1
-                    pos += 1
-                if n_e == 0:
-                    exact = False
-                e10 += -ev if e_neg else ev
-            if pos < end and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 10 and buf[pos] != 13:
-                exact = False
-                while pos < end and buf[pos] != 32 and buf[pos] != 9 and buf[pos] != 10 and buf[pos] != 13:
-                    pos += 1
-            if exact and mant == 0:
-                out[i, t] = -0.0 if neg else 0.0
-            elif exact and mant < 9007199254740992 and -22 <= e10 <= 22:
-                v = float(mant)
-                if e10 >= 0:
-                    v = v * _POW10[e10]
-                else:
-                    v = v / _POW10[-e10]
-                out[i, t] = -v if neg else v
+            pos, v, exact = scan_number(buf, pos, end)
+            if exact:
+                out[i, t] = v
             else:
                 if n_slow >= max_slow:
                     return SLOW_OVERFLOW, i, pos, n_slow

@@ -1,7 +1,8 @@
 """Opening trajectories with MDAnalysis: formats, species, selections, and one frame's positions and box.
 
 LAMMPS dumps are read by lessdask's own MDAnalysis reader (format ``LAMMPSDUMPFAST``,
-:mod:`lessdask.trajectory.lammpsdump`); LAMMPS data files by MDAnalysis with the atom style
+:mod:`lessdask.trajectory.lammpsdump`); LAMMPS data files by lessdask's own MDAnalysis parser
+and reader (format ``DATAFAST``, :mod:`lessdask.trajectory.dataparse`) with the atom style
 named in the file (``Atoms # atomic``) or given (``atom_style``).
 """
 
@@ -24,6 +25,9 @@ _DUMP_SUFFIXES = (".lammpstrj", ".lammpstrj.gz", ".lammpsdump", ".lammpsdump.gz"
 LAMMPS_DUMP_DT = 0.001
 #: MDAnalysis format names that lessdask reads with its own dump reader.
 _DUMP_FORMATS = ("LAMMPSDUMP", "LAMMPSDUMPFAST", "LAMMPSTRJ")
+#: MDAnalysis format names of LAMMPS data files, which lessdask reads with its own parser and reader.
+_DATA_FORMATS = ("DATA", "DATAFAST")
+_DATA_FAST = "DATAFAST"
 
 #: Columns of the ``Atoms`` section of LAMMPS data files per ``atom_style`` (LAMMPS' read_data
 #: documentation), in MDAnalysis' ``atom_style`` vocabulary (``resid`` is the molecule id,
@@ -176,7 +180,9 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     LAMMPS dumps are read with :class:`lessdask.trajectory.lammpsdump.FastDumpReader` (format
     ``LAMMPSDUMPFAST``; also when ``format="LAMMPSDUMP"`` is asked for): the same positions,
     boxes and times as MDAnalysis' own reader, many times faster, with random access into gzipped
-    dumps.
+    dumps. LAMMPS data files are read with :class:`lessdask.trajectory.dataparse.FastDATAParser`
+    and ``FastDATAReader`` (format ``DATAFAST``): MDAnalysis' ``DATA`` Topology and positions,
+    many times faster.
 
     Parameters
     ----------
@@ -203,6 +209,7 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     """
     import MDAnalysis as mda
 
+    import lessdask.trajectory.dataparse  # noqa: F401 - registers the DATAFAST parser and reader
     import lessdask.trajectory.lammpsdump  # noqa: F401 - registers the LAMMPSDUMPFAST reader
 
     dt = check_dt(dt)
@@ -231,6 +238,9 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
         style = atom_style or data_file_atom_style(topology)
         if style:
             kwargs["atom_style"] = atom_style_columns(style)
+        kwargs["topology_format"] = _DATA_FAST
+        if not trajectory and str(kwargs.get("format", "DATA")).upper() in _DATA_FORMATS:
+            kwargs["format"] = _DATA_FAST
     elif atom_style:
         raise InputError(f"atom_style (--atom-style) applies to LAMMPS data files; {topology} is not one")
     files = [topology, *trajectory]
@@ -248,6 +258,9 @@ def open_universe(topology, trajectory=(), format: str | None = None, topology_f
     except InputError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OSError, EOFError, UnicodeDecodeError) as exc:
+        inner = exc.__cause__ or exc.__context__
+        if isinstance(inner, InputError):  # MDAnalysis wraps what a topology parser raises
+            raise inner from None
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if len(msg) > 300:
             msg = msg[:300] + " ..."
@@ -375,7 +388,7 @@ def _settle_time_step(universe, dt: float | None, files: str) -> None:
 
 def _is_data_file(path: str, topology_format: str | None) -> bool:
     if topology_format:
-        return str(topology_format).upper() == "DATA"
+        return str(topology_format).upper() in _DATA_FORMATS
     name = Path(path).name.lower()
     for ext in (".gz", ".bz2"):
         name = name.removesuffix(ext)
