@@ -44,13 +44,17 @@ def noisy_rocksalt(n_atoms=1_000_000, a=5.64, sigma=0.1, seed=1):
     return pos, dims, species
 
 
-def _median_time(fn, repeat):
+def _times(fn, repeat):
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return times
+
+
+def _median_time(fn, repeat):
+    return statistics.median(_times(fn, repeat))
 
 
 def _peak_mb():
@@ -90,9 +94,11 @@ def bench_features(n_atoms=1_000_000, repeat=3, freud_atoms=100_000, json_path=N
                 if threads > (os.cpu_count() or 1):
                     continue
                 numba.set_num_threads(threads)
-                t = _median_time(lambda s=settings, p=pos, d=dims, sp=species: compute_features(p, d, sp, settings=s),
-                                 repeat)
+                times = _times(lambda s=settings, p=pos, d=dims, sp=species: compute_features(p, d, sp, settings=s),
+                               repeat)
+                t = statistics.median(times)
                 res[f"{tag}seconds_{threads}_thread"] = round(t, 3)
+                res[f"{tag}all_seconds_{threads}_thread"] = [round(x, 3) for x in times]
                 res[f"{tag}atoms_per_second_{threads}_thread"] = round(len(pos) / t)
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
             if f"{tag}seconds_2_thread" in res:
