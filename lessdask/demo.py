@@ -39,11 +39,6 @@ def run_demo(output="lessdask-demo.zarr", overwrite=True, cluster: dict | None =
     """
     from lessdask.analysis import phase_fractions, plot_fractions
     from lessdask.pipeline import classify
-    from lessdask.warmup import compile_kernels
-
-    if not any((cluster or {}).get(k) for k in ("scheduler", "scheduler_file", "cluster")):
-        # embedded workers share this machine's numba cache: compile once here, not once per worker
-        compile_kernels()
     summary = classify(demo_trajectory(), output=output, overwrite=overwrite, save_positions=True,
                        cluster=cluster, progress=progress)
     fr = phase_fractions(output).compute()

@@ -184,7 +184,6 @@ def test_demo_writes_no_png_unless_asked(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = _slab_store(tmp_path / "lessdask-demo.zarr")  # what the run would have written
     monkeypatch.setattr("lessdask.pipeline.classify", lambda *a, **k: {"output": str(store)})
-    monkeypatch.setattr("lessdask.warmup.compile_kernels", lambda *a, **k: None)
     r = demo.run_demo(output=store)
     assert r["plot"] is None and sorted(p.name for p in tmp_path.iterdir()) == ["lessdask-demo.zarr"]
     r = demo.run_demo(output=store, png=tmp_path / "figs" / "demo.png")

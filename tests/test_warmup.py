@@ -79,3 +79,19 @@ def test_warm_up_compiles_every_kernel_a_real_run_calls_with_the_same_types(tmp_
                  "_forest", "_other"):
         assert any(k.endswith("." + name) for k in got["warmed"]), name
     assert got["after_run"] == got["warmed"]  # the run compiled no new specialisation
+
+
+@pytest.mark.slow
+def test_a_first_classify_on_the_embedded_cluster_compiles_once_with_a_message(tmp_path, dump_file):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    out = tmp_path / "first.zarr"
+    r = subprocess.run([sys.executable, "-m", "lessdask.cli", "classify", str(dump_file), "-o", str(out),
+                        "--workers", "2"], env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("compiling kernels, first run only") == 1  # in the client, not in each worker
+    assert out.exists()
+    again = subprocess.run([sys.executable, "-m", "lessdask.cli", "classify", str(dump_file), "-o",
+                            str(tmp_path / "again.zarr"), "--workers", "2"], env=env, capture_output=True,
+                           text=True, timeout=1800)
+    assert again.returncode == 0, again.stderr
+    assert "compiling kernels" not in again.stderr

@@ -159,6 +159,12 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     else:
         inputs = _open_inputs(files[0], files[1:], model, select, format, topology_format, dt, names=names,
                               model_digest=model_digest)
+    if client is None and not any((cluster or {}).get(k) for k in ("scheduler", "scheduler_file", "cluster")):
+        from lessdask.warmup import compile_kernels
+
+        # embedded workers share this machine's numba cache: on a first run compile once here, with a
+        # message, instead of in every worker behind a progress bar at 0 % (returns at once when cached)
+        compile_kernels(inputs.model)
     run_id = uuid.uuid4().hex
     attrs = _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id)
     with store.StoreLock(path, run_id) as lock:
