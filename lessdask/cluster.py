@@ -764,7 +764,8 @@ def _connect(scheduler, scheduler_file):
 def open_cluster(scheduler: str | None = None, scheduler_file: str | None = None, cluster: str | None = None,
                  cluster_config: str | None = None, jobs: int | None = None, n_workers: int | None = None,
                  client=None, quiet: bool = False, wait_workers: float | None = None,
-                 unschedulable_timeout: float | None = None, cluster_options: dict | None = None):
+                 unschedulable_timeout: float | None = None, cluster_options: dict | None = None,
+                 before_embedded=None):
     """A :class:`ClusterSession` for a lessdask run, closed (with any cluster it started) on exit.
 
     Exactly one source is used, in this order: an existing ``client``; a running scheduler
@@ -786,6 +787,10 @@ def open_cluster(scheduler: str | None = None, scheduler_file: str | None = None
         Seconds a worker job may pend for a reason no waiting fixes (drained or down nodes,
         partition or account limits, held jobs) before the run fails with the batch system's
         reason (default :data:`UNSCHEDULABLE_TIMEOUT`).
+    before_embedded : callable, optional
+        Called with no arguments just before an embedded cluster starts its workers (not for
+        the other sources), e.g. to compile the kernels its workers will load from this
+        machine's numba cache.
 
     Yields
     ------
@@ -820,6 +825,8 @@ def open_cluster(scheduler: str | None = None, scheduler_file: str | None = None
             expected = n_jobs * options["processes"]
             c = Client(started)
         else:
+            if before_embedded is not None:
+                before_embedded()
             started, expected = _embedded_cluster(n_workers)
             c = Client(started)
         session = ClusterSession(c, started, expected, tracked, **limits)

@@ -185,34 +185,33 @@ def gather_neighbour_cells(cell, cart_sorted, species_sorted, start, ncell, mran
         for oy in range(2 * mrange[1] + 1):
             wy = wrapped[1, oy]
             sy = shifts[1, oy]
+            column = (wx * n1 + wy) * n2
             if z_contiguous:  # the column's cells are consecutive in cell order: one range, one shift
-                sz = 0
-                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
-                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
-                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
-                c = (wx * n1 + wy) * n2 + z_first
-                for j in range(start[c], start[c + 2 * mrange[2] + 1]):
-                    gx[ng] = cart_sorted[0, j] + shx
-                    gy[ng] = cart_sorted[1, j] + shy
-                    gz[ng] = cart_sorted[2, j] + shz
-                    gs[ng] = species_sorted[j]
-                    gj[ng] = j
-                    ng += 1
+                c = column + z_first
+                ng = _copy_range(start[c], start[c + 2 * mrange[2] + 1], sx, sy, 0, H, cart_sorted,
+                                 species_sorted, gx, gy, gz, gs, gj, ng)
                 continue
             for oz in range(2 * mrange[2] + 1):
-                wz = wrapped[2, oz]
-                sz = shifts[2, oz]
-                shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
-                shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
-                shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
-                c = (wx * n1 + wy) * n2 + wz
-                for j in range(start[c], start[c + 1]):
-                    gx[ng] = cart_sorted[0, j] + shx
-                    gy[ng] = cart_sorted[1, j] + shy
-                    gz[ng] = cart_sorted[2, j] + shz
-                    gs[ng] = species_sorted[j]
-                    gj[ng] = j
-                    ng += 1
+                c = column + wrapped[2, oz]
+                ng = _copy_range(start[c], start[c + 1], sx, sy, shifts[2, oz], H, cart_sorted, species_sorted,
+                                 gx, gy, gz, gs, gj, ng)
+    return ng
+
+
+@njit(inline="always")
+def _copy_range(j0, j1, sx, sy, sz, H, cart_sorted, species_sorted, gx, gy, gz, gs, gj, ng):
+    """Append atoms j0..j1-1 (cell order), shifted by the periodic image (sx, sy, sz), at ``ng``;
+    returns the new count."""
+    shx = sx * H[0, 0] + sy * H[1, 0] + sz * H[2, 0]
+    shy = sx * H[0, 1] + sy * H[1, 1] + sz * H[2, 1]
+    shz = sx * H[0, 2] + sy * H[1, 2] + sz * H[2, 2]
+    for j in range(j0, j1):
+        gx[ng] = cart_sorted[0, j] + shx
+        gy[ng] = cart_sorted[1, j] + shy
+        gz[ng] = cart_sorted[2, j] + shz
+        gs[ng] = species_sorted[j]
+        gj[ng] = j
+        ng += 1
     return ng
 
 

@@ -159,17 +159,11 @@ def classify(topology, trajectory=(), output="results.zarr", model="default", st
     else:
         inputs = _open_inputs(files[0], files[1:], model, select, format, topology_format, dt, names=names,
                               model_digest=model_digest)
-    if client is None and not any((cluster or {}).get(k) for k in ("scheduler", "scheduler_file", "cluster")):
-        from lessdask.warmup import compile_kernels
-
-        # embedded workers share this machine's numba cache: on a first run compile once here, with a
-        # message, instead of in every worker behind a progress bar at 0 % (returns at once when cached)
-        compile_kernels(inputs.model)
     run_id = uuid.uuid4().hex
     attrs = _provenance(inputs, files, model, start, stop, step, select, pbc, other, run_id)
     with store.StoreLock(path, run_id) as lock:
         with _StopOnSignals(path) as stopper, _cluster_errors(), \
-                _open_session(client, cluster, progress, stopper) as (c, session):
+                _open_session(client, cluster, progress, stopper, inputs.model) as (c, session):
             n_workers = session.wait_for_workers()  # the plan is sized for the workers the run will have
             _check_workers_see(c, files)
             plan, layout = _plan_store(path, mode, inputs, attrs, start, stop, step, frames_per_task,
@@ -259,11 +253,15 @@ class _StopOnSignals:
 
 
 @contextlib.contextmanager
-def _open_session(client, cluster, progress, stopper):
+def _open_session(client, cluster, progress, stopper, model):
     """The client and :class:`~lessdask.cluster.ClusterSession` of a run (see :func:`lessdask.cluster.open_cluster`)."""
     from lessdask.cluster import open_cluster
+    from lessdask.warmup import compile_kernels
 
-    with open_cluster(client=client, quiet=not progress, **dict(cluster or {})) as session:
+    # embedded workers share this machine's numba cache: on a first run compile once here, with a
+    # message, instead of in every worker behind a progress bar at 0 % (returns at once when cached)
+    with open_cluster(client=client, quiet=not progress, before_embedded=lambda: compile_kernels(model),
+                      **dict(cluster or {})) as session:
         stopper.session = session
         yield session.client, session
 
